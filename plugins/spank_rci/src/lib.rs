@@ -1,0 +1,1 @@
+//! spank_rci.so

@@ -1,0 +1,180 @@
+//! Slurm's logging and allocator, resolved in the host process.
+//!
+//! Every string we hand to Slurm must come from Slurm's own allocator (`xmalloc` keeps a header in
+//! front of the pointer and slurmctld later `xfree`s it), so allocation goes through
+//! `slurm_xstrdup`/`slurm_xstrcat`/`slurm_xfree`. Logging always passes `"%s"` as the format so no
+//! user-controlled text is ever read as a printf format.
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::sync::OnceLock;
+
+type LogFn = unsafe extern "C" fn(fmt: *const c_char, ...);
+type XstrdupFn = unsafe extern "C" fn(s: *const c_char) -> *mut c_char;
+type XstrcatFn = unsafe extern "C" fn(dst: *mut *mut c_char, src: *const c_char);
+type XfreeFn = unsafe extern "C" fn(p: *mut *mut c_void);
+
+/// Function pointers into libslurmfull; `None` where the host process does not have them (unit
+/// tests, the `rci` CLI).
+struct SlurmApi {
+    info: Option<LogFn>,
+    error: Option<LogFn>,
+    verbose: Option<LogFn>,
+    debug: Option<LogFn>,
+    spank_log: Option<LogFn>,
+    xstrdup: Option<XstrdupFn>,
+    xstrcat: Option<XstrcatFn>,
+    xfree: Option<XfreeFn>,
+}
+
+fn lookup(name: &CStr) -> Option<*mut c_void> {
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads the loaded symbol tables.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    (!p.is_null()).then_some(p)
+}
+
+macro_rules! resolve {
+    ($name:literal, $ty:ty) => {
+        // SAFETY: the symbol named here is the libslurmfull function with exactly this C
+        // signature (slurm/spank.h, src/common/xmalloc.h, src/common/xstring.h); a data pointer
+        // and a function pointer have the same size on every platform Slurm supports.
+        lookup($name).map(|p| unsafe { std::mem::transmute::<*mut c_void, $ty>(p) })
+    };
+}
+
+fn api() -> &'static SlurmApi {
+    static API: OnceLock<SlurmApi> = OnceLock::new();
+    API.get_or_init(|| SlurmApi {
+        info: resolve!(c"slurm_info", LogFn),
+        error: resolve!(c"slurm_error", LogFn),
+        verbose: resolve!(c"slurm_verbose", LogFn),
+        debug: resolve!(c"slurm_debug", LogFn),
+        spank_log: resolve!(c"slurm_spank_log", LogFn),
+        xstrdup: resolve!(c"slurm_xstrdup", XstrdupFn),
+        xstrcat: resolve!(c"slurm_xstrcat", XstrcatFn),
+        xfree: resolve!(c"slurm_xfree", XfreeFn),
+    })
+}
+
+/// Log levels we use; they map onto Slurm's `slurm_*` log functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Info,
+    Verbose,
+    Debug,
+    /// `slurm_spank_log`: shown to the user on the client's stderr.
+    User,
+}
+
+/// A C string for Slurm: interior NULs (which C would silently truncate at) become '?'.
+pub fn c_string(text: &str) -> CString {
+    CString::new(text.replace('\0', "?")).unwrap_or_default()
+}
+
+/// Logs one line through Slurm, or to stderr where Slurm's logger is not loaded.
+pub fn log(level: Level, msg: &str) {
+    let api = api();
+    let f = match level {
+        Level::Error => api.error,
+        Level::Info => api.info,
+        Level::Verbose => api.verbose,
+        Level::Debug => api.debug,
+        Level::User => api.spank_log,
+    };
+    match f {
+        Some(f) => {
+            let msg = c_string(msg);
+            // SAFETY: `f` is one of Slurm's printf-style loggers; the format is the literal "%s"
+            // and the single vararg is a valid NUL-terminated string that outlives the call.
+            unsafe { f(c"%s".as_ptr(), msg.as_ptr()) }
+        }
+        None => eprintln!("{msg}"),
+    }
+}
+
+pub fn error(msg: &str) {
+    log(Level::Error, msg)
+}
+pub fn info(msg: &str) {
+    log(Level::Info, msg)
+}
+pub fn verbose(msg: &str) {
+    log(Level::Verbose, msg)
+}
+pub fn debug(msg: &str) {
+    log(Level::Debug, msg)
+}
+
+/// Slurm's allocator is not present in this process (we are not inside a Slurm daemon or client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoSlurmAllocator;
+
+/// Copies `text` into memory from Slurm's allocator.
+pub fn xstrdup(text: &str) -> Result<*mut c_char, NoSlurmAllocator> {
+    let f = api().xstrdup.ok_or(NoSlurmAllocator)?;
+    let c = c_string(text);
+    // SAFETY: slurm_xstrdup copies the NUL-terminated string into a fresh xmalloc'd buffer.
+    Ok(unsafe { f(c.as_ptr()) })
+}
+
+/// Replaces the Slurm-owned string at `*field` with a copy of `text`, freeing the old one.
+///
+/// # Safety
+/// `field` must point to a `char *` that is NULL or was allocated by Slurm's xmalloc, and that
+/// nobody else frees concurrently (true for job_desc fields inside job_submit/job_modify).
+pub unsafe fn replace_string(field: *mut *mut c_char, text: &str) -> Result<(), NoSlurmAllocator> {
+    let xfree = api().xfree.ok_or(NoSlurmAllocator)?;
+    let new = xstrdup(text)?;
+    // SAFETY: per this function's contract *field is NULL or xmalloc'd; slurm_xfree accepts both
+    // and sets it to NULL before we store the new pointer.
+    unsafe {
+        xfree(field.cast());
+        *field = new;
+    }
+    Ok(())
+}
+
+/// Appends `text` to the Slurm-owned string at `*dst` (NULL means empty), as `xstrcat` does.
+///
+/// # Safety
+/// `dst` must be a valid pointer to a `char *` that is NULL or xmalloc'd (e.g. job_submit's
+/// `err_msg`).
+pub unsafe fn append_string(dst: *mut *mut c_char, text: &str) -> Result<(), NoSlurmAllocator> {
+    let xstrcat = api().xstrcat.ok_or(NoSlurmAllocator)?;
+    let c = c_string(text);
+    // SAFETY: per this function's contract; xstrcat grows *dst with xrealloc.
+    unsafe { xstrcat(dst, c.as_ptr()) };
+    Ok(())
+}
+
+/// Copies a C string owned by Slurm into Rust; NULL becomes `None`, invalid UTF-8 is replaced.
+///
+/// # Safety
+/// `p` must be NULL or point to a NUL-terminated string valid for the duration of the call.
+pub unsafe fn string_from(p: *const c_char) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL and NUL-terminated per this function's contract.
+    Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_slurm_allocation_is_refused_not_faked() {
+        assert_eq!(xstrdup("x"), Err(NoSlurmAllocator));
+    }
+
+    #[test]
+    fn interior_nul_does_not_truncate_silently() {
+        assert_eq!(c_string("a\0b").as_bytes(), b"a?b");
+    }
+
+    #[test]
+    fn logging_outside_slurm_falls_back_to_stderr() {
+        log(Level::Error, "rci: test line with %n and %s that must not be a format");
+    }
+}

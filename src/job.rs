@@ -1,0 +1,130 @@
+//! What the job_submit plugin knows about a request, in plain Rust.
+//!
+//! The FFI layer copies the fields of Slurm's `job_desc_msg_t` that the policies read into a
+//! [`JobRequest`]; the policies answer with a [`Verdict`] that the FFI layer writes back. Nothing
+//! here knows about C.
+
+/// Slurm's "unset" and "unlimited" markers, translated once at the boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeLimit {
+    /// The user gave no limit (NO_VAL): the partition default applies unless a policy sets one.
+    #[default]
+    Unset,
+    /// `INFINITE` (`--time=UNLIMITED`).
+    Infinite,
+    /// Minutes.
+    Minutes(u32),
+}
+
+/// Which entry point the request came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Origin {
+    /// `job_submit`: sbatch, salloc, srun allocations, `--test-only`, scrontab.
+    #[default]
+    Submit,
+    /// `job_modify`: `scontrol update` on an existing job; only changed fields are set.
+    Modify,
+}
+
+/// The parts of a job request the policies look at. Strings are `None` when Slurm left the field
+/// NULL (for a submit: not given, defaults not applied yet; for a modify: not being changed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobRequest {
+    pub origin: Origin,
+    /// Job id for job_modify (and sbatch --jobid); `None` when NO_VAL.
+    pub job_id: Option<u32>,
+    /// The uid of the user who sent the request (job_submit's / job_modify's `submit_uid`).
+    pub submit_uid: u32,
+    /// Name of `submit_uid`, resolved by the FFI layer (for AdminUsers and messages).
+    pub submit_user_name: Option<String>,
+    /// True when the submitter is root or Slurm's SlurmUser: Slurm operators may override policy.
+    pub submitter_is_slurm_operator: bool,
+    /// The uid the job runs as (`job_desc->user_id`).
+    pub user_id: Option<u32>,
+    /// Resolved from the uid by the FFI layer; used for exemptions and messages.
+    pub user_name: Option<String>,
+    pub name: Option<String>,
+    /// Comma-separated list as the user gave it (`-p gpu,cpu`).
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    pub comment: Option<String>,
+    pub tres_per_job: Option<String>,
+    pub tres_per_node: Option<String>,
+    pub tres_per_socket: Option<String>,
+    pub tres_per_task: Option<String>,
+    pub time_limit: TimeLimit,
+    /// Batch script text; `None` for salloc/srun allocations (interactive jobs).
+    pub script: Option<String>,
+    /// `NAME=value` pairs set by SPANK plugins on the client (`spank_job_control_setenv`).
+    pub spank_job_env: Vec<String>,
+    /// Het-job component offset; `None` for plain jobs.
+    pub het_job_offset: Option<u32>,
+    /// `--array` index expression; `None` for plain jobs.
+    pub array_inx: Option<String>,
+    /// `min_cpus` when set.
+    pub min_cpus: Option<u32>,
+}
+
+impl JobRequest {
+    /// The value a SPANK plugin set for `name` with `spank_job_control_setenv`, if any.
+    /// Slurm stores these without the `SPANK_` prefix the prolog sees.
+    pub fn spank_env(&self, name: &str) -> Option<&str> {
+        self.spank_job_env.iter().find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            let k = k.strip_prefix("SPANK_").unwrap_or(k);
+            (k == name).then_some(v)
+        })
+    }
+}
+
+/// Changes a policy wants written back into the request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobChanges {
+    pub partition: Option<String>,
+    pub time_limit: Option<u32>,
+    pub qos: Option<String>,
+}
+
+impl JobChanges {
+    pub fn is_empty(&self) -> bool {
+        self == &JobChanges::default()
+    }
+}
+
+/// A policy's answer for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Accept, possibly with changes; every message goes to the user (one line each) and the log.
+    Accept {
+        changes: JobChanges,
+        messages: Vec<String>,
+    },
+    /// Reject with one precise line for the user.
+    Reject { message: String },
+}
+
+impl Verdict {
+    pub fn accept() -> Self {
+        Verdict::Accept {
+            changes: JobChanges::default(),
+            messages: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spank_env_finds_values_with_and_without_prefix() {
+        let req = JobRequest {
+            spank_job_env: vec!["RCI_KIND=server".into(), "SPANK_OTHER=x".into(), "junk".into()],
+            ..Default::default()
+        };
+        assert_eq!(req.spank_env("RCI_KIND"), Some("server"));
+        assert_eq!(req.spank_env("OTHER"), Some("x"));
+        assert_eq!(req.spank_env("MISSING"), None);
+    }
+}
