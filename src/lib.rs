@@ -7,6 +7,8 @@
 
 pub mod guard;
 pub mod job;
+pub mod plugin_state;
+pub mod spank_plugin;
 
 #[allow(unsafe_code)]
 pub mod ffi;

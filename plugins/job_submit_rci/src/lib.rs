@@ -1,1 +1,11 @@
-//! job_submit_rci.so
+//! `job_submit_rci.so`: slurmctld's side of rci (`JobSubmitPlugins=rci`).
+//!
+//! Only translation lives here; the policy is `rci::policy`, the C boundary `rci::ffi`.
+
+rci::job_submit_plugin!(
+    name: "RCI job submit policy (GPU routing, job kind time caps)",
+    type: "job_submit/rci",
+    init: rci::plugin_state::job_submit_init,
+    submit: rci::plugin_state::on_submit,
+    modify: rci::plugin_state::on_modify,
+);

@@ -1,0 +1,372 @@
+//! The job_submit plugin boundary: `job_desc_msg_t` ⇄ [`JobRequest`]/[`Verdict`].
+//!
+//! slurmctld calls `job_submit` under its config/job/node/partition read locks and `job_modify`
+//! under the job and node write locks, so everything here copies what it needs, asks the pure
+//! policy, writes back with Slurm's allocator and returns; no I/O besides logging.
+
+use std::ffi::{c_char, c_int};
+
+use super::slurm::{self, append_string, replace_string, string_from};
+use super::sys::{self, job_desc_msg_t};
+use crate::guard::guard;
+use crate::job::{JobChanges, JobRequest, Origin, TimeLimit, Verdict};
+
+/// The policy function a job_submit plugin crate supplies.
+pub type Handler = fn(&JobRequest) -> Verdict;
+
+/// Return code for a policy rejection: the user sees "Access/permission denied" after our
+/// message. Never EAGAIN-like codes, which make sbatch retry.
+pub const REJECT_RC: c_int = sys::ESLURM_ACCESS_DENIED as c_int;
+/// Return code when rci itself failed (a caught panic, Slurm's allocator missing).
+pub const INTERNAL_RC: c_int = sys::ESLURM_INTERNAL as c_int;
+
+fn opt_u32(v: u32) -> Option<u32> {
+    (v != sys::NO_VAL).then_some(v)
+}
+
+fn time_limit(v: u32) -> TimeLimit {
+    match v {
+        sys::NO_VAL => TimeLimit::Unset,
+        sys::INFINITE => TimeLimit::Infinite,
+        m => TimeLimit::Minutes(m),
+    }
+}
+
+/// The user name for a uid, through the system's passwd database (getpwuid_r).
+pub fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as c_char; 1024];
+    loop {
+        // SAFETY: all-zero bytes are a valid `passwd` (null pointers, zero ids); getpwuid_r only
+        // writes through the pointers we pass, which are valid for the sizes given.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: see above; `buf` outlives the call and its length is passed.
+        let rc =
+            unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        if rc != 0 || result.is_null() {
+            return None;
+        }
+        // SAFETY: on success pw_name points into `buf`, NUL-terminated, still alive here.
+        return unsafe { string_from(pwd.pw_name) };
+    }
+}
+
+/// Copies the fields the policies read out of Slurm's request.
+///
+/// # Safety
+/// `desc` must point to a valid `job_desc_msg_t` whose strings are NULL or NUL-terminated.
+pub unsafe fn read_request(
+    desc: *const job_desc_msg_t,
+    submit_uid: u32,
+    origin: Origin,
+    slurm_user_id: Option<u32>,
+) -> JobRequest {
+    // SAFETY: valid for reads per this function's contract.
+    let d = unsafe { &*desc };
+    // SAFETY (all `string_from` calls below): the fields are NULL or NUL-terminated C strings
+    // owned by slurmctld for the duration of this call.
+    let s = |p: *mut c_char| unsafe { string_from(p) };
+    let spank_job_env = if d.spank_job_env.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: Slurm keeps `spank_job_env_size` valid entries in `spank_job_env`.
+        let entries =
+            unsafe { std::slice::from_raw_parts(d.spank_job_env, d.spank_job_env_size as usize) };
+        entries.iter().filter_map(|&p| s(p)).collect()
+    };
+    let user_id = opt_u32(d.user_id);
+    JobRequest {
+        origin,
+        job_id: opt_u32(d.job_id),
+        submit_uid,
+        submit_user_name: user_name(submit_uid),
+        submitter_is_slurm_operator: submit_uid == 0 || Some(submit_uid) == slurm_user_id,
+        user_id,
+        user_name: match user_id {
+            Some(uid) if uid == submit_uid => user_name(submit_uid),
+            Some(uid) => user_name(uid),
+            None => None,
+        },
+        name: s(d.name),
+        partition: s(d.partition),
+        account: s(d.account),
+        qos: s(d.qos),
+        comment: s(d.comment),
+        tres_per_job: s(d.tres_per_job),
+        tres_per_node: s(d.tres_per_node),
+        tres_per_socket: s(d.tres_per_socket),
+        tres_per_task: s(d.tres_per_task),
+        time_limit: time_limit(d.time_limit),
+        script: s(d.script),
+        spank_job_env,
+        het_job_offset: opt_u32(d.het_job_offset),
+        array_inx: s(d.array_inx),
+        min_cpus: opt_u32(d.min_cpus),
+    }
+}
+
+/// Writes a policy's changes into Slurm's request.
+///
+/// # Safety
+/// `desc` must point to a valid, writable `job_desc_msg_t` whose strings are NULL or xmalloc'd.
+pub unsafe fn apply_changes(
+    desc: *mut job_desc_msg_t,
+    changes: &JobChanges,
+) -> Result<(), slurm::NoSlurmAllocator> {
+    // SAFETY: valid for writes per this function's contract.
+    let d = unsafe { &mut *desc };
+    if let Some(p) = &changes.partition {
+        // SAFETY: `partition` is NULL or xmalloc'd by slurmctld (contract above).
+        unsafe { replace_string(&mut d.partition, p)? };
+    }
+    if let Some(q) = &changes.qos {
+        // SAFETY: as above for `qos`.
+        unsafe { replace_string(&mut d.qos, q)? };
+    }
+    if let Some(t) = changes.time_limit {
+        d.time_limit = t;
+    }
+    Ok(())
+}
+
+/// One line for slurmctld.log describing the request and the decision.
+fn log_line(entry: &str, req: &JobRequest, verdict: &Verdict) -> String {
+    let who = req
+        .user_name
+        .clone()
+        .or_else(|| req.submit_user_name.clone())
+        .unwrap_or_else(|| req.submit_uid.to_string());
+    let job = match req.job_id {
+        Some(id) => format!("job {id}"),
+        None => format!("job '{}'", req.name.as_deref().unwrap_or("")),
+    };
+    let het = req
+        .het_job_offset
+        .map(|o| format!(" het+{o}"))
+        .unwrap_or_default();
+    match verdict {
+        Verdict::Accept { messages, .. } if messages.is_empty() => {
+            format!("{entry}: {job}{het} user {who}: accepted unchanged")
+        }
+        Verdict::Accept { messages, .. } => {
+            format!("{entry}: {job}{het} user {who}: {}", messages.join(" | "))
+        }
+        Verdict::Reject { message } => {
+            format!("{entry}: {job}{het} user {who}: rejected: {message}")
+        }
+    }
+}
+
+/// Appends `text` as its own line to the err_msg shared by the JobSubmitPlugins chain.
+///
+/// # Safety
+/// `err_msg` must be NULL or point to a `char *` that is NULL or xmalloc'd.
+unsafe fn add_user_message(
+    err_msg: *mut *mut c_char,
+    text: &str,
+) -> Result<(), slurm::NoSlurmAllocator> {
+    if err_msg.is_null() {
+        return Ok(());
+    }
+    // SAFETY: non-NULL, and *err_msg is NULL or xmalloc'd per the contract.
+    let line = if unsafe { (*err_msg).is_null() } {
+        text.to_owned()
+    } else {
+        format!("\n{text}")
+    };
+    // SAFETY: per the contract.
+    unsafe { append_string(err_msg, &line) }
+}
+
+/// Everything `job_submit`/`job_modify` do, behind the guard.
+///
+/// # Safety
+/// `desc` must be slurmctld's valid request; `err_msg` NULL or a valid `char **` (NULL on
+/// 22.05's job_modify, which has no err_msg).
+pub unsafe fn entry(
+    entry_name: &'static str,
+    origin: Origin,
+    desc: *mut job_desc_msg_t,
+    submit_uid: u32,
+    err_msg: *mut *mut c_char,
+    slurm_user_id: Option<u32>,
+    handler: Handler,
+) -> c_int {
+    guard(entry_name, INTERNAL_RC, slurm::error, || {
+        if desc.is_null() {
+            slurm::error(&format!("{entry_name}: called with a NULL job descriptor"));
+            return INTERNAL_RC;
+        }
+        // SAFETY: non-NULL and valid per this function's contract.
+        let req = unsafe { read_request(desc, submit_uid, origin, slurm_user_id) };
+        let verdict = handler(&req);
+        slurm::info(&log_line(entry_name, &req, &verdict));
+        let outcome = match &verdict {
+            Verdict::Accept { changes, messages } => {
+                // SAFETY: per this function's contract.
+                unsafe { apply_changes(desc, changes) }
+                    .and_then(|()| {
+                        messages
+                            .iter()
+                            // SAFETY: per this function's contract.
+                            .try_for_each(|m| unsafe { add_user_message(err_msg, m) })
+                    })
+                    .map(|()| sys::SLURM_SUCCESS as c_int)
+            }
+            Verdict::Reject { message } => {
+                // SAFETY: per this function's contract.
+                unsafe { add_user_message(err_msg, message) }.map(|()| REJECT_RC)
+            }
+        };
+        outcome.unwrap_or_else(|slurm::NoSlurmAllocator| {
+            slurm::error(&format!(
+                "{entry_name}: Slurm's allocator (slurm_xstrdup) not found"
+            ));
+            INTERNAL_RC
+        })
+    })
+}
+
+/// The uid of SlurmUser, from slurmctld's global configuration, for operator checks.
+pub fn slurm_user_id() -> Option<u32> {
+    // SAFETY: dlsym with a NUL-terminated name only reads the symbol tables.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"slurm_conf".as_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // `slurm_conf` (slurm_conf_t == slurm_ctld_conf_t in slurm.h) is the daemon's parsed
+    // slurm.conf; its layout is the one of the headers we were built against, which match the
+    // running release exactly (plugin_version check).
+    // SAFETY: `p` is the address of libslurmfull's `slurm_conf_t slurm_conf` global; the field
+    // is a plain u32 read while slurmctld holds at least the config read lock (job_submit) or
+    // the job write lock (job_modify), so it is not being rewritten.
+    let uid = unsafe { (*(p as *const sys::slurm_conf_t)).slurm_user_id };
+    Some(uid)
+}
+
+/// `init()`: a non-zero return makes slurmctld exit with a fatal error, which is what an admin
+/// wants for a broken rci.conf at start-up (the message names file and line).
+pub fn init_entry(init: fn() -> Result<String, String>) -> c_int {
+    guard(
+        "job_submit/rci init",
+        sys::SLURM_ERROR,
+        slurm::error,
+        || match init() {
+            Ok(msg) => {
+                slurm::info(&format!("job_submit/rci: {msg}"));
+                sys::SLURM_SUCCESS as c_int
+            }
+            Err(msg) => {
+                slurm::error(&format!("job_submit/rci: {msg}"));
+                sys::SLURM_ERROR
+            }
+        },
+    )
+}
+
+/// Exports a job_submit plugin: identity symbols, `init`, `job_submit` and `job_modify` (with the
+/// argument list of the Slurm release we build against), nothing else.
+///
+/// ```ignore
+/// rci::job_submit_plugin!(name: "...", type: "job_submit/rci",
+///     init: path::to::init, submit: path::to::submit, modify: path::to::modify);
+/// ```
+#[macro_export]
+macro_rules! job_submit_plugin {
+    (name: $name:expr, type: $type:expr, init: $init:path, submit: $submit:path, modify: $modify:path $(,)?) => {
+        $crate::__rci_plugin_identity!($name, $type);
+
+        /// Called once when slurmctld loads the plugin.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn init() -> ::std::ffi::c_int {
+            $crate::ffi::job_submit::init_entry($init)
+        }
+
+        /// Called for every job submission (sbatch, salloc, srun allocations, het components).
+        #[unsafe(no_mangle)]
+        pub extern "C" fn job_submit(
+            job_desc: *mut $crate::ffi::sys::job_desc_msg_t,
+            submit_uid: u32,
+            err_msg: *mut *mut ::std::ffi::c_char,
+        ) -> ::std::ffi::c_int {
+            // SAFETY: slurmctld passes a valid job descriptor and a valid err_msg pointer.
+            unsafe {
+                $crate::ffi::job_submit::entry(
+                    "job_submit/rci",
+                    $crate::job::Origin::Submit,
+                    job_desc,
+                    submit_uid,
+                    err_msg,
+                    $crate::ffi::job_submit::slurm_user_id(),
+                    $submit,
+                )
+            }
+        }
+
+        $crate::__rci_job_modify!($modify);
+    };
+}
+
+/// job_modify as of Slurm 23.02+: four arguments, with err_msg.
+#[cfg(slurm_job_modify_err_msg)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __rci_job_modify {
+    ($modify:path) => {
+        /// Called for `scontrol update` of a job; `job_ptr` is slurmctld's private record.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn job_modify(
+            job_desc: *mut $crate::ffi::sys::job_desc_msg_t,
+            _job_ptr: *mut ::std::ffi::c_void,
+            submit_uid: u32,
+            err_msg: *mut *mut ::std::ffi::c_char,
+        ) -> ::std::ffi::c_int {
+            // SAFETY: slurmctld passes a valid job descriptor and a valid err_msg pointer.
+            unsafe {
+                $crate::ffi::job_submit::entry(
+                    "job_modify/rci",
+                    $crate::job::Origin::Modify,
+                    job_desc,
+                    submit_uid,
+                    err_msg,
+                    $crate::ffi::job_submit::slurm_user_id(),
+                    $modify,
+                )
+            }
+        }
+    };
+}
+
+/// job_modify before Slurm 23.02: three arguments, no err_msg (messages go to slurmctld.log and
+/// the user sees the error code's text).
+#[cfg(not(slurm_job_modify_err_msg))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __rci_job_modify {
+    ($modify:path) => {
+        /// Called for `scontrol update` of a job; `job_ptr` is slurmctld's private record.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn job_modify(
+            job_desc: *mut $crate::ffi::sys::job_desc_msg_t,
+            _job_ptr: *mut ::std::ffi::c_void,
+            submit_uid: u32,
+        ) -> ::std::ffi::c_int {
+            // SAFETY: slurmctld passes a valid job descriptor; there is no err_msg in 22.05.
+            unsafe {
+                $crate::ffi::job_submit::entry(
+                    "job_modify/rci",
+                    $crate::job::Origin::Modify,
+                    job_desc,
+                    submit_uid,
+                    ::std::ptr::null_mut(),
+                    $crate::ffi::job_submit::slurm_user_id(),
+                    $modify,
+                )
+            }
+        }
+    };
+}

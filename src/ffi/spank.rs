@@ -1,0 +1,289 @@
+//! The SPANK plugin boundary: a safe handle over `spank_t` and the exported callbacks.
+//!
+//! SPANK loads `spank_rci.so` into srun ("local"), sbatch/salloc ("allocator"), every slurmstepd
+//! ("remote") and slurmd. Each callback runs through the guard; a failure in accounting or
+//! container set-up is logged and returns 0 unless the job really must not start, because a
+//! non-zero return from a required plugin's remote init drains the node.
+
+use std::ffi::{c_char, c_int, CStr};
+use std::sync::OnceLock;
+
+use super::slurm::{self, c_string, string_from};
+use super::sys;
+use crate::guard::guard;
+
+/// Where this process is, as SPANK reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// srun
+    Local,
+    /// slurmstepd
+    Remote,
+    /// sbatch / salloc
+    Allocator,
+    Slurmd,
+    JobScript,
+    Unknown,
+}
+
+impl Context {
+    pub fn name(self) -> &'static str {
+        match self {
+            Context::Local => "local (srun)",
+            Context::Remote => "remote (slurmstepd)",
+            Context::Allocator => "allocator (sbatch/salloc)",
+            Context::Slurmd => "slurmd",
+            Context::JobScript => "job_script (prolog/epilog)",
+            Context::Unknown => "unknown",
+        }
+    }
+}
+
+/// The current SPANK context.
+pub fn context() -> Context {
+    // SAFETY: spank_context takes no arguments and only reads SPANK's global state; it is
+    // resolved from the host process, which is always a SPANK host when this is called.
+    match unsafe { sys::spank_context() } {
+        sys::S_CTX_LOCAL => Context::Local,
+        sys::S_CTX_REMOTE => Context::Remote,
+        sys::S_CTX_ALLOCATOR => Context::Allocator,
+        sys::S_CTX_SLURMD => Context::Slurmd,
+        sys::S_CTX_JOB_SCRIPT => Context::JobScript,
+        _ => Context::Unknown,
+    }
+}
+
+/// A borrowed SPANK handle, valid for the duration of one callback.
+#[derive(Clone, Copy)]
+pub struct Spank(sys::spank_t);
+
+impl Spank {
+    /// Environment variable of the job step (remote context only).
+    pub fn getenv(&self, name: &str) -> Option<String> {
+        let name = c_string(name);
+        let mut buf = vec![0 as c_char; 4096];
+        loop {
+            // SAFETY: `self.0` is the live handle of this callback; `buf` is writable for its
+            // full length, which we pass.
+            let rc = unsafe {
+                sys::spank_getenv(self.0, name.as_ptr(), buf.as_mut_ptr(), buf.len() as c_int)
+            };
+            match rc {
+                sys::ESPANK_SUCCESS => {
+                    // SAFETY: on success SPANK wrote a NUL-terminated string into `buf`.
+                    return unsafe { string_from(buf.as_ptr()) };
+                }
+                sys::ESPANK_NOSPACE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Sets (overwriting) an environment variable of the job step (remote context only).
+    pub fn setenv(&self, name: &str, value: &str) -> Result<(), String> {
+        let (n, v) = (c_string(name), c_string(value));
+        // SAFETY: live handle; both strings are NUL-terminated and outlive the call (SPANK copies).
+        let rc = unsafe { sys::spank_setenv(self.0, n.as_ptr(), v.as_ptr(), 1) };
+        spank_result(rc, || format!("spank_setenv({name})"))
+    }
+
+    /// Passes `name=value` to slurmctld's job_submit (`spank_job_env`) and the prolog/epilog
+    /// (as `SPANK_name`). Local/allocator context only.
+    pub fn job_control_setenv(&self, name: &str, value: &str) -> Result<(), String> {
+        let (n, v) = (c_string(name), c_string(value));
+        // SAFETY: live handle; NUL-terminated strings that outlive the call (SPANK copies).
+        let rc = unsafe { sys::spank_job_control_setenv(self.0, n.as_ptr(), v.as_ptr(), 1) };
+        spank_result(rc, || format!("spank_job_control_setenv({name})"))
+    }
+
+    /// A `uint32_t` item such as S_JOB_ID, S_JOB_UID, S_JOB_STEPID.
+    pub fn item_u32(&self, item: sys::spank_item_t) -> Option<u32> {
+        let mut v: u32 = 0;
+        // SAFETY: the items we ask for with this method are documented in spank.h as taking a
+        // `uint32_t *`; `v` is valid for writes.
+        let rc = unsafe { sys::spank_get_item(self.0, item, &mut v as *mut u32) };
+        (rc == sys::ESPANK_SUCCESS).then_some(v)
+    }
+
+    /// A `uint16_t` item such as S_JOB_NCPUS.
+    pub fn item_u16(&self, item: sys::spank_item_t) -> Option<u16> {
+        let mut v: u16 = 0;
+        // SAFETY: the items we ask for with this method take a `uint16_t *` (spank.h).
+        let rc = unsafe { sys::spank_get_item(self.0, item, &mut v as *mut u16) };
+        (rc == sys::ESPANK_SUCCESS).then_some(v)
+    }
+
+    /// A `uint64_t` item such as S_JOB_ALLOC_MEM.
+    pub fn item_u64(&self, item: sys::spank_item_t) -> Option<u64> {
+        let mut v: u64 = 0;
+        // SAFETY: the items we ask for with this method take a `uint64_t *` (spank.h).
+        let rc = unsafe { sys::spank_get_item(self.0, item, &mut v as *mut u64) };
+        (rc == sys::ESPANK_SUCCESS).then_some(v)
+    }
+
+    /// A string item (`char **`) such as S_JOB_ARGV's entries are not needed; S_JOB_ALLOC_CORES.
+    pub fn item_string(&self, item: sys::spank_item_t) -> Option<String> {
+        let mut p: *mut c_char = std::ptr::null_mut();
+        // SAFETY: the items we ask for with this method take a `char **`; SPANK stores a
+        // pointer to a string it owns, valid during this callback.
+        let rc = unsafe { sys::spank_get_item(self.0, item, &mut p as *mut *mut c_char) };
+        if rc != sys::ESPANK_SUCCESS {
+            return None;
+        }
+        // SAFETY: NULL or NUL-terminated, owned by SPANK for this callback.
+        unsafe { string_from(p) }
+    }
+
+    /// Registers a command-line option (only valid inside `slurm_spank_init`). The option table
+    /// must live as long as the process: SPANK keeps the pointer.
+    pub fn register_option(&self, option: &'static OptionSpec) -> Result<(), String> {
+        // Reuse the slot if this spec was registered before (SPANK calls init once per process,
+        // but be robust), else take the first free one.
+        let slot = OPTION_SLOTS
+            .iter()
+            .position(|s| s.get().is_some_and(|o| std::ptr::eq(*o, option)))
+            .or_else(|| OPTION_SLOTS.iter().position(|s| s.set(option).is_ok()))
+            .ok_or_else(|| "too many SPANK options registered".to_string())?;
+        let opt = Box::leak(Box::new(sys::spank_option {
+            name: option.name.as_ptr().cast_mut(),
+            arginfo: option.arginfo.as_ptr().cast_mut(),
+            usage: option.usage.as_ptr().cast_mut(),
+            has_arg: 1,
+            val: slot as c_int,
+            cb: Some(option_trampoline),
+        }));
+        // SAFETY: live handle; `opt` is leaked, so it outlives every later use by SPANK, and its
+        // strings are 'static C literals.
+        let rc = unsafe { sys::spank_option_register(self.0, opt) };
+        spank_result(rc, || {
+            format!("spank_option_register(--{})", option.name.to_string_lossy())
+        })
+    }
+}
+
+fn spank_result(rc: sys::spank_err_t, what: impl FnOnce() -> String) -> Result<(), String> {
+    if rc == sys::ESPANK_SUCCESS {
+        return Ok(());
+    }
+    // SAFETY: spank_strerror returns a pointer to a static message for any code.
+    let reason = unsafe { string_from(sys::spank_strerror(rc)) }.unwrap_or_default();
+    Err(format!("{} failed: {reason}", what()))
+}
+
+/// A `--name=ARG` option a SPANK plugin adds to srun/sbatch/salloc.
+pub struct OptionSpec {
+    pub name: &'static CStr,
+    pub arginfo: &'static CStr,
+    pub usage: &'static CStr,
+    /// Called with the option's argument (`None` if absent) and whether we are in slurmstepd.
+    /// Non-zero rejects the option.
+    pub handler: fn(Option<&str>, bool) -> c_int,
+}
+
+/// Options registered in this process, indexed by the `val` SPANK hands back to the callback
+/// (the C callback has no user-data pointer). Set once per slot, never poisoned.
+static OPTION_SLOTS: [OnceLock<&'static OptionSpec>; 8] = [const { OnceLock::new() }; 8];
+
+/// The one C callback for all our options: finds the handler by `val`.
+unsafe extern "C" fn option_trampoline(val: c_int, optarg: *const c_char, remote: c_int) -> c_int {
+    guard("spank option callback", -1, slurm::error, || {
+        let Some(spec) = usize::try_from(val)
+            .ok()
+            .and_then(|i| OPTION_SLOTS.get(i))
+            .and_then(|slot| slot.get())
+        else {
+            slurm::error(&format!(
+                "spank_rci: option callback for unknown slot {val}"
+            ));
+            return -1;
+        };
+        // SAFETY: SPANK passes the user's NUL-terminated argument, or NULL.
+        let arg = unsafe { string_from(optarg) };
+        (spec.handler)(arg.as_deref(), remote != 0)
+    })
+}
+
+/// The plugin's argument vector from plugstack.conf (`argv` is NULL when `ac == 0`).
+///
+/// # Safety
+/// `argv` must be NULL or point to `ac` NUL-terminated strings.
+pub unsafe fn plugin_args(ac: c_int, argv: *mut *mut c_char) -> Vec<String> {
+    if argv.is_null() || ac <= 0 {
+        return Vec::new();
+    }
+    // SAFETY: per this function's contract.
+    let args = unsafe { std::slice::from_raw_parts(argv, ac as usize) };
+    // SAFETY: each entry is NUL-terminated per the contract.
+    args.iter()
+        .filter_map(|&p| unsafe { string_from(p) })
+        .collect()
+}
+
+/// Runs one SPANK callback behind the guard: `body` gets the handle and plugstack args.
+/// A panic becomes `on_panic` (0 for hooks that must never fail a job).
+///
+/// # Safety
+/// `sp` must be the handle SPANK passed to this callback; `argv` as for [`plugin_args`].
+pub unsafe fn callback(
+    name: &'static str,
+    on_panic: c_int,
+    sp: sys::spank_t,
+    ac: c_int,
+    argv: *mut *mut c_char,
+    body: fn(Spank, &[String]) -> c_int,
+) -> c_int {
+    guard(name, on_panic, slurm::error, || {
+        // SAFETY: per this function's contract.
+        let args = unsafe { plugin_args(ac, argv) };
+        body(Spank(sp), &args)
+    })
+}
+
+/// Exports spank_rci.so's identity and exactly the callbacks it implements. Exporting a callback
+/// has a cost (e.g. job_prolog would fork a process per job), so each one listed here is used.
+#[macro_export]
+macro_rules! spank_plugin {
+    (name: $name:expr) => {
+        $crate::__rci_plugin_identity!($name, "spank");
+
+        /// Every context: log where we are, register `--rci-kind`.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn slurm_spank_init(
+            sp: $crate::ffi::sys::spank_t,
+            ac: ::std::ffi::c_int,
+            argv: *mut *mut ::std::ffi::c_char,
+        ) -> ::std::ffi::c_int {
+            // SAFETY: SPANK passes its live handle and plugstack.conf's argument vector.
+            unsafe {
+                $crate::ffi::spank::callback(
+                    "slurm_spank_init",
+                    0,
+                    sp,
+                    ac,
+                    argv,
+                    $crate::spank_plugin::init,
+                )
+            }
+        }
+
+        /// Options parsed: forward `--rci-kind` to job_submit.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn slurm_spank_init_post_opt(
+            sp: $crate::ffi::sys::spank_t,
+            ac: ::std::ffi::c_int,
+            argv: *mut *mut ::std::ffi::c_char,
+        ) -> ::std::ffi::c_int {
+            // SAFETY: SPANK passes its live handle and plugstack.conf's argument vector.
+            unsafe {
+                $crate::ffi::spank::callback(
+                    "slurm_spank_init_post_opt",
+                    0,
+                    sp,
+                    ac,
+                    argv,
+                    $crate::spank_plugin::init_post_opt,
+                )
+            }
+        }
+    };
+}

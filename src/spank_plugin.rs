@@ -1,0 +1,78 @@
+//! What spank_rci.so does in each SPANK callback, in safe Rust over [`crate::ffi::spank`].
+//!
+//! - every context: one log line saying the plugin is loaded there (verbose level on clients so
+//!   users only see it with `-v`), and the `--rci-kind` option;
+//! - allocator/local (sbatch, salloc, srun): forward `--rci-kind` to slurmctld's job_submit through
+//!   `spank_job_control_setenv("RCI_KIND")`.
+
+use std::ffi::c_int;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+
+use crate::ffi::slurm;
+use crate::ffi::spank::{self, Context, OptionSpec, Spank};
+
+/// The value of `--rci-kind` given on this client's command line. Set by the option callback,
+/// read in init_post_opt; an ArcSwap cannot be poisoned by a panic.
+static DECLARED_KIND: ArcSwapOption<String> = ArcSwapOption::const_empty();
+
+/// Variable name job_submit reads the declared kind from (spank_job_env).
+pub const KIND_ENV: &str = "RCI_KIND";
+
+/// Kinds a user may declare; job_submit validates again (clients may be older).
+pub const KINDS: &[&str] = &["batch", "interactive", "jupyter", "server", "vm"];
+
+/// `--rci-kind=<kind>` for sbatch/salloc/srun.
+pub static KIND_OPTION: OptionSpec = OptionSpec {
+    name: c"rci-kind",
+    arginfo: c"kind",
+    usage:
+        c"RCI job kind: batch, interactive, jupyter, server or vm (sets time limits; see rci.conf)",
+    handler: on_kind_option,
+};
+
+fn on_kind_option(arg: Option<&str>, _remote: bool) -> c_int {
+    let kind = arg.unwrap_or("").trim().to_ascii_lowercase();
+    if !KINDS.contains(&kind.as_str()) {
+        slurm::error(&format!(
+            "rci: invalid --rci-kind '{}'; valid kinds: {}",
+            arg.unwrap_or(""),
+            KINDS.join(", ")
+        ));
+        return -1;
+    }
+    DECLARED_KIND.store(Some(Arc::new(kind)));
+    0
+}
+
+/// `slurm_spank_init`: runs in every SPANK host process.
+pub fn init(sp: Spank, _args: &[String]) -> c_int {
+    let ctx = spank::context();
+    let line = format!("spank_rci: loaded in {} context", ctx.name());
+    match ctx {
+        Context::Local | Context::Allocator => slurm::verbose(&line),
+        _ => slurm::info(&line),
+    }
+    if matches!(ctx, Context::Local | Context::Allocator | Context::Remote) {
+        if let Err(e) = sp.register_option(&KIND_OPTION) {
+            // Not fatal: without the option the job is classified by rci.conf's rules alone.
+            slurm::error(&format!("spank_rci: {e}"));
+        }
+    }
+    0
+}
+
+/// `slurm_spank_init_post_opt`: options are known; hand the declared kind to job_submit.
+pub fn init_post_opt(sp: Spank, _args: &[String]) -> c_int {
+    let ctx = spank::context();
+    if matches!(ctx, Context::Local | Context::Allocator) {
+        if let Some(kind) = DECLARED_KIND.load_full() {
+            if let Err(e) = sp.job_control_setenv(KIND_ENV, &kind) {
+                slurm::error(&format!("spank_rci: --rci-kind={kind} not passed on: {e}"));
+                return -1;
+            }
+        }
+    }
+    0
+}
