@@ -7,6 +7,7 @@
 
 pub mod guard;
 pub mod job;
+pub mod paths;
 pub mod plugin_state;
 pub mod spank_plugin;
 
