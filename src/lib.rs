@@ -5,6 +5,8 @@
 //! thin shells that expand the export macros defined in [`ffi`].
 #![deny(unsafe_code)]
 
+pub mod container_env;
+pub mod gpu;
 pub mod guard;
 pub mod job;
 pub mod paths;
