@@ -11,6 +11,7 @@ pub mod guard;
 pub mod job;
 pub mod paths;
 pub mod plugin_state;
+pub mod spank_config;
 pub mod spank_plugin;
 
 #[allow(unsafe_code)]

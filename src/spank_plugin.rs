@@ -3,7 +3,8 @@
 //! - every context: one log line saying the plugin is loaded there (verbose level on clients so
 //!   users only see it with `-v`), and the `--rci-kind` option;
 //! - allocator/local (sbatch, salloc, srun): forward `--rci-kind` to slurmctld's job_submit through
-//!   `spank_job_control_setenv("RCI_KIND")`.
+//!   `spank_job_control_setenv("RCI_KIND")`;
+//! - remote, per task: the container GPU environment ([`crate::container_env`]).
 
 use std::ffi::c_int;
 use std::sync::Arc;
@@ -11,7 +12,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 
 use crate::ffi::slurm;
+use crate::container_env::plan_for_step;
 use crate::ffi::spank::{self, Context, OptionSpec, Spank};
+use crate::gpu::resolve::StepKind;
 
 /// The value of `--rci-kind` given on this client's command line. Set by the option callback,
 /// read in init_post_opt; an ArcSwap cannot be poisoned by a panic.
@@ -73,6 +76,40 @@ pub fn init_post_opt(sp: Spank, _args: &[String]) -> c_int {
                 return -1;
             }
         }
+    }
+    0
+}
+
+/// `slurm_spank_task_init` (remote, in the forked task as the user, before exec): write the
+/// container GPU variables into this task's environment. Listed before pyxis in plugstack.conf,
+/// pyxis's own task_init then sees them. Never fails the task: a GPU that cannot be identified
+/// yields `void` (no GPU) and a warning on the task's stderr and in slurmd's log.
+pub fn task_init(sp: Spank, args: &[String]) -> c_int {
+    if spank::context() != Context::Remote {
+        return 0;
+    }
+    let cfg = crate::spank_config::load(args);
+    let container = &cfg.container;
+    if !container.enabled {
+        return 0;
+    }
+    let step_id = sp.item_u32(crate::ffi::sys::S_JOB_STEPID).unwrap_or(0);
+    let step = StepKind::from_step_id(step_id);
+    let node = sp
+        .getenv("SLURMD_NODENAME")
+        .unwrap_or_else(|| crate::spank_config::short_hostname());
+    let fallback = crate::spank_config::uuid_fallback(&cfg);
+    let plan = plan_for_step(container, step, |name| sp.getenv(name), &node, fallback.as_ref());
+    let mut problems = plan.warnings.clone();
+    for (name, value) in &plan.set {
+        if let Err(e) = sp.setenv(name, value) {
+            problems.push(e);
+        }
+    }
+    for w in problems {
+        // The task's stderr is the user's job output; slurmd's log is the admin's.
+        eprintln!("rci: {w}");
+        slurm::error(&format!("spank_rci: {w}"));
     }
     0
 }

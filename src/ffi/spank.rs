@@ -285,5 +285,20 @@ macro_rules! spank_plugin {
                 )
             }
         }
+
+        /// Each task, before exec: container GPU environment.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn slurm_spank_task_init(
+            sp: $crate::ffi::sys::spank_t,
+            ac: ::std::ffi::c_int,
+            argv: *mut *mut ::std::ffi::c_char,
+        ) -> ::std::ffi::c_int {
+            // SAFETY: SPANK passes its live handle and plugstack.conf's argument vector.
+            unsafe {
+                $crate::ffi::spank::callback(
+                    "slurm_spank_task_init", 0, sp, ac, argv, $crate::spank_plugin::task_init,
+                )
+            }
+        }
     };
 }

