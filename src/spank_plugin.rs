@@ -108,6 +108,7 @@ pub fn task_init(sp: Spank, args: &[String]) -> c_int {
     }
     for w in problems {
         // The task's stderr is the user's job output; slurmd's log is the admin's.
+        let w = w.strip_prefix("rci: ").unwrap_or(&w);
         eprintln!("rci: {w}");
         slurm::error(&format!("spank_rci: {w}"));
     }
