@@ -5,8 +5,13 @@
 //! thin shells that expand the export macros defined in [`ffi`].
 #![deny(unsafe_code)]
 
+pub mod energy;
 pub mod guard;
 pub mod job;
+pub mod record;
+pub mod report;
+pub mod spool;
+pub mod syslog;
 
 #[allow(unsafe_code)]
 pub mod ffi;
