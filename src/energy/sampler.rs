@@ -78,11 +78,9 @@ impl<S: Sampling> Background<S> {
                 let interval = meter
                     .max_interval()
                     .map_or(interval, |max| interval.min(max));
-                loop {
-                    match stop_rx.recv_timeout(interval) {
-                        Err(RecvTimeoutError::Timeout) => meter.sample(),
-                        Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-                    }
+                // A timeout means "sample now"; a stop message or a dropped sender ends it.
+                while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(interval) {
+                    meter.sample();
                 }
                 meter.finish()
             });
