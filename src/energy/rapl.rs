@@ -245,7 +245,7 @@ impl RaplMeter {
     }
 
     /// The longest interval that still sees every wrap: half the wrap period at
-    /// [`ASSUMED_MAX_WATTS`], at least one second; `None` when nothing is being counted.
+    /// an assumed 1 kW, at least one second; `None` when nothing is being counted.
     pub fn max_safe_interval(&self) -> Option<Duration> {
         self.zones
             .iter()
