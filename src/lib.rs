@@ -6,13 +6,18 @@
 #![deny(unsafe_code)]
 
 pub mod container_env;
+pub mod energy;
 pub mod gpu;
 pub mod guard;
 pub mod job;
 pub mod paths;
 pub mod plugin_state;
+pub mod record;
+pub mod report;
 pub mod spank_config;
 pub mod spank_plugin;
+pub mod spool;
+pub mod syslog;
 
 #[allow(unsafe_code)]
 pub mod ffi;

@@ -1,0 +1,729 @@
+//! Per-job energy and GPU accounting.
+//!
+//! How the SPANK glue uses it, in the slurmstepd that measures the job:
+//! 1. at job start: `let meter = EnergyMeter::start(&cfg, &gpus);` (returns at once: RAPL's first
+//!    reading is a few sysfs reads; NVML is opened in the sampling thread, so a hanging
+//!    `nvmlInit` never delays the job);
+//! 2. at job end (`slurm_spank_exit`): `let m = meter.stop();` (joins the thread);
+//! 3. `let record = build_record(facts, m.cpu, m.gpus, &cfg);`
+//! 4. `for e in emit(&record, &cfg) { log(e) }`: spool file and syslog; errors are only logged,
+//!    accounting never fails a job.
+//!
+//! Attribution (`Attribution=`): RAPL counters are node-wide. `exclusive` (default) gives the job
+//! all CPU-package and DRAM energy of the node, which is right when jobs get whole nodes. `share`
+//! gives it `alloc_cpus / node_cpus` of that energy (node_cpus from the job facts, else the
+//! number of online CPUs in `<SysfsRoot>/devices/system/cpu/online`): an approximation by
+//! allocation, not by activity, for nodes shared between jobs. GPU energy is always per
+//! allocated GPU and never scaled.
+
+pub mod accounting;
+pub mod gpu;
+pub mod rapl;
+pub(crate) mod sampler;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::record::{
+    rfc3339_utc, Attribution, AttributionMethod, Cost, EnergyDomain, EnergyFlags, EnergySource,
+    GpuInfo, Record, SCHEMA_NAME, SCHEMA_VERSION,
+};
+use crate::syslog::Facility;
+use gpu::{GpuEnergy, GpuMeter};
+use rapl::{DomainEnergy, RaplMeter};
+use sampler::{Background, Sampling};
+
+/// Default spool directory; the glue may replace it with a directory under Slurm's
+/// `SlurmdSpoolDir` before reading rci.conf.
+pub const DEFAULT_SPOOL_DIR: &str = "/var/spool/slurmd/rci-accounting";
+
+/// Energy accounting settings from rci.conf.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnergyConfig {
+    /// `Accounting=yes|no` (default yes): measure jobs and write records.
+    pub accounting: bool,
+    /// `AccountingSpool=` directory for the JSON Lines files.
+    pub spool_dir: PathBuf,
+    /// `Syslog=yes|no` (default no): also send each record to syslog.
+    pub syslog: bool,
+    /// `SyslogFacility=` (default local0).
+    pub syslog_facility: Facility,
+    /// The local syslog socket (not configurable in rci.conf; a parameter for tests).
+    pub syslog_socket: PathBuf,
+    /// `Cluster=`: overrides Slurm's ClusterName in records.
+    pub cluster: Option<String>,
+    /// `Pue=` (default 1.67), ≥ 1.
+    pub pue: f64,
+    /// `CarbonIntensity=` g CO2e per kWh (default 467).
+    pub carbon_intensity_g_per_kwh: f64,
+    /// `EnergyPrice=` per facility kWh (default 0.25).
+    pub energy_price_per_kwh: f64,
+    /// `CpuHourPrice=` (default 0).
+    pub cpu_hour_price: f64,
+    /// `GpuHourPrice=` (default 0).
+    pub gpu_hour_price: f64,
+    /// `Currency=` (default EUR).
+    pub currency: String,
+    /// `SysfsRoot=` (default /sys).
+    pub sysfs_root: PathBuf,
+    /// `NvmlLibrary=` (default libnvidia-ml.so.1, found through the loader's search path).
+    pub nvml_library: String,
+    /// How long to wait for `nvmlInit` (not in rci.conf; 5 s).
+    pub nvml_init_timeout: Duration,
+    /// `RaplSampleInterval=` seconds (default 30, 1..=120). The sampler also caps it at half the
+    /// shortest wrap period at 1 kW, so a too-long value cannot lose wraps.
+    pub rapl_sample_interval: Duration,
+    /// `Attribution=exclusive|share` (default exclusive); see the module docs.
+    pub attribution: AttributionMethod,
+}
+
+impl Default for EnergyConfig {
+    fn default() -> Self {
+        EnergyConfig {
+            accounting: true,
+            spool_dir: PathBuf::from(DEFAULT_SPOOL_DIR),
+            syslog: false,
+            syslog_facility: Facility::Local0,
+            syslog_socket: PathBuf::from(crate::syslog::DEFAULT_SOCKET),
+            cluster: None,
+            pue: 1.67,
+            carbon_intensity_g_per_kwh: 467.0,
+            energy_price_per_kwh: 0.25,
+            cpu_hour_price: 0.0,
+            gpu_hour_price: 0.0,
+            currency: "EUR".to_owned(),
+            sysfs_root: PathBuf::from("/sys"),
+            nvml_library: "libnvidia-ml.so.1".to_owned(),
+            nvml_init_timeout: Duration::from_secs(5),
+            rapl_sample_interval: Duration::from_secs(30),
+            attribution: AttributionMethod::Exclusive,
+        }
+    }
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "1" | "on" => Ok(true),
+        "no" | "false" | "0" | "off" => Ok(false),
+        _ => Err(format!("expected yes or no, got {value:?}")),
+    }
+}
+
+fn parse_number(value: &str, min: f64) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= min => Ok(x),
+        _ => Err(format!("expected a number ≥ {min}, got {value:?}")),
+    }
+}
+
+fn non_empty(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        Err("value must not be empty".to_owned())
+    } else {
+        Ok(v.to_owned())
+    }
+}
+
+impl EnergyConfig {
+    /// Applies one `Key=value` of rci.conf. `key` is lower-case. `None`: not an energy key;
+    /// `Some(Err(_))`: an energy key with a bad value (the setting is left unchanged).
+    pub fn set_key(&mut self, key: &str, value: &str) -> Option<Result<(), String>> {
+        let result = match key {
+            "accounting" => parse_bool(value).map(|v| self.accounting = v),
+            "accountingspool" => non_empty(value).and_then(|v| {
+                if v.starts_with('/') {
+                    self.spool_dir = PathBuf::from(v);
+                    Ok(())
+                } else {
+                    Err(format!("AccountingSpool must be an absolute path, got {v:?}"))
+                }
+            }),
+            "syslog" => parse_bool(value).map(|v| self.syslog = v),
+            "syslogfacility" => Facility::parse(value).map(|f| self.syslog_facility = f),
+            "cluster" => non_empty(value).map(|v| self.cluster = Some(v)),
+            "pue" => parse_number(value, 1.0).map(|v| self.pue = v),
+            "carbonintensity" => parse_number(value, 0.0).map(|v| self.carbon_intensity_g_per_kwh = v),
+            "energyprice" => parse_number(value, 0.0).map(|v| self.energy_price_per_kwh = v),
+            "cpuhourprice" => parse_number(value, 0.0).map(|v| self.cpu_hour_price = v),
+            "gpuhourprice" => parse_number(value, 0.0).map(|v| self.gpu_hour_price = v),
+            "currency" => non_empty(value).map(|v| self.currency = v),
+            "sysfsroot" => non_empty(value).map(|v| self.sysfs_root = PathBuf::from(v)),
+            "nvmllibrary" => non_empty(value).map(|v| self.nvml_library = v),
+            "raplsampleinterval" => match value.trim().parse::<u64>() {
+                Ok(s) if (1..=120).contains(&s) => {
+                    self.rapl_sample_interval = Duration::from_secs(s);
+                    Ok(())
+                }
+                _ => Err(format!(
+                    "RaplSampleInterval must be 1..=120 seconds (well under the RAPL wrap period), got {value:?}"
+                )),
+            },
+            "attribution" => match value.trim().to_ascii_lowercase().as_str() {
+                "exclusive" => {
+                    self.attribution = AttributionMethod::Exclusive;
+                    Ok(())
+                }
+                "share" => {
+                    self.attribution = AttributionMethod::Share;
+                    Ok(())
+                }
+                _ => Err(format!("Attribution must be exclusive or share, got {value:?}")),
+            },
+            _ => return None,
+        };
+        Some(result)
+    }
+}
+
+/// What the SPANK glue knows about the job on this node.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobFacts {
+    /// Slurm's ClusterName (replaced by `Cluster=` when set).
+    pub cluster: String,
+    /// Job id.
+    pub job_id: u32,
+    /// Array master job id, for array tasks.
+    pub array_job_id: Option<u32>,
+    /// Array task index, for array tasks.
+    pub array_task_id: Option<u32>,
+    /// Het job leader id, for het-job components.
+    pub het_job_id: Option<u32>,
+    /// Het job component offset.
+    pub het_job_offset: Option<u32>,
+    /// Job name.
+    pub job_name: String,
+    /// Owner's user name.
+    pub user: String,
+    /// Owner's uid.
+    pub uid: u32,
+    /// Account ("" if unknown).
+    pub account: String,
+    /// Partition ("" if unknown).
+    pub partition: String,
+    /// QOS, if known.
+    pub qos: Option<String>,
+    /// This node's name.
+    pub node: String,
+    /// CPUs of the whole node, for `Attribution=share`; `None`: count online CPUs in sysfs.
+    pub node_cpus: Option<u32>,
+    /// CPUs allocated to the job on this node.
+    pub alloc_cpus: u32,
+    /// Memory allocated on this node, MB.
+    pub alloc_mem_mb: u64,
+    /// Measurement start, unix seconds.
+    pub start_unix: i64,
+    /// Measurement end, unix seconds.
+    pub end_unix: i64,
+    /// GPUs allocated on this node (UUIDs are needed to measure them).
+    pub gpus: Vec<GpuInfo>,
+    /// Exit status, if known.
+    pub exit_status: Option<i32>,
+}
+
+/// Counts CPUs in a sysfs CPU list such as `0-3,8-11,16`.
+fn count_cpu_list(list: &str) -> Option<u32> {
+    let mut n = 0u32;
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        let count = match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+                b.checked_sub(a)?.checked_add(1)?
+            }
+            None => {
+                part.parse::<u32>().ok()?;
+                1
+            }
+        };
+        n = n.checked_add(count)?;
+    }
+    (n > 0).then_some(n)
+}
+
+/// Online CPUs of the node, from `<sysfs_root>/devices/system/cpu/online` (not affected by the
+/// cpuset of the calling process, unlike `available_parallelism`).
+pub fn online_cpus(sysfs_root: &Path) -> Option<u32> {
+    let text = fs::read_to_string(sysfs_root.join("devices/system/cpu/online")).ok()?;
+    count_cpu_list(&text)
+}
+
+/// Everything measured for a job on this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Measurements {
+    /// RAPL domains.
+    pub cpu: Vec<DomainEnergy>,
+    /// The job's GPUs.
+    pub gpus: Vec<GpuEnergy>,
+}
+
+struct NodeMeter {
+    rapl: RaplMeter,
+    gpus: GpuMeter,
+}
+
+impl Sampling for NodeMeter {
+    type Output = Measurements;
+
+    fn sample(&mut self) {
+        self.rapl.sample_once();
+    }
+
+    fn max_interval(&self) -> Option<Duration> {
+        self.rapl.max_safe_interval()
+    }
+
+    fn finish(self) -> Measurements {
+        Measurements {
+            cpu: self.rapl.finish(),
+            gpus: self.gpus.finish(),
+        }
+    }
+
+    fn lost(reason: &str) -> Measurements {
+        Measurements {
+            cpu: RaplMeter::lost(reason),
+            gpus: Vec::new(), // build_record marks the job's GPUs as not measured
+        }
+    }
+}
+
+/// RAPL sampling plus GPU start/end readings for one job, in one background thread (`rci-energy`).
+#[derive(Debug)]
+pub struct EnergyMeter {
+    background: Background<NodeMeter>,
+}
+
+impl EnergyMeter {
+    /// Starts measuring: RAPL's first reading now, NVML opened and read in the thread.
+    pub fn start(cfg: &EnergyConfig, gpus: &[GpuInfo]) -> EnergyMeter {
+        let rapl = RaplMeter::open(&cfg.sysfs_root);
+        let library = cfg.nvml_library.clone();
+        let timeout = cfg.nvml_init_timeout;
+        let gpus = gpus.to_vec();
+        EnergyMeter {
+            background: Background::start("rci-energy", cfg.rapl_sample_interval, move || {
+                NodeMeter {
+                    rapl,
+                    gpus: GpuMeter::start(&library, timeout, &gpus),
+                }
+            }),
+        }
+    }
+
+    /// Takes the final readings, joins the thread and returns what was measured.
+    pub fn stop(self) -> Measurements {
+        self.background.stop()
+    }
+}
+
+/// Builds the job's record from its facts and measurements (see [`crate::record`] for units).
+pub fn build_record(
+    job: JobFacts,
+    cpu: Vec<DomainEnergy>,
+    gpus: Vec<GpuEnergy>,
+    cfg: &EnergyConfig,
+) -> Record {
+    let share = match cfg.attribution {
+        AttributionMethod::Exclusive => 1.0,
+        AttributionMethod::Share => {
+            let node_cpus = job
+                .node_cpus
+                .filter(|&n| n > 0)
+                .or_else(|| online_cpus(&cfg.sysfs_root));
+            match node_cpus {
+                Some(n) => (f64::from(job.alloc_cpus) / f64::from(n)).min(1.0),
+                // Unknown node size: attribute everything rather than guess.
+                None => 1.0,
+            }
+        }
+    };
+
+    let mut energy = Vec::with_capacity(cpu.len() + job.gpus.len());
+    let mut cpu_joules = 0.0;
+    for d in cpu {
+        let joules = d.microjoules.map(|uj| uj as f64 / 1e6);
+        if d.in_total {
+            cpu_joules += joules.unwrap_or(0.0);
+        }
+        energy.push(EnergyDomain {
+            domain: d.domain,
+            joules,
+            source: EnergySource::Rapl,
+            flags: EnergyFlags {
+                wraps: d.wraps,
+                reset: false,
+            },
+            in_total: d.in_total,
+            unavailable: d.unavailable,
+        });
+    }
+
+    let mut gpu_joules = 0.0;
+    let mut gpu_infos = job.gpus;
+    for info in &mut gpu_infos {
+        let measured = gpus.iter().find(|g| g.index == info.index);
+        if info.model.is_none() {
+            info.model = measured.and_then(|g| g.model.clone());
+        }
+        if info.uuid.is_none() {
+            info.uuid = measured.and_then(|g| g.uuid.clone());
+        }
+        let joules = measured
+            .and_then(|g| g.millijoules)
+            .map(|mj| mj as f64 / 1e3);
+        gpu_joules += joules.unwrap_or(0.0);
+        energy.push(EnergyDomain {
+            domain: format!("gpu-{}", info.index),
+            joules,
+            source: EnergySource::Nvml,
+            flags: EnergyFlags {
+                wraps: 0,
+                reset: measured.is_some_and(|g| g.reset),
+            },
+            in_total: true,
+            unavailable: match measured {
+                Some(g) => g.unavailable.clone(),
+                None => Some("GPU not measured".to_owned()),
+            },
+        });
+    }
+
+    let elapsed_s = u64::try_from(job.end_unix.saturating_sub(job.start_unix)).unwrap_or(0);
+    let n_gpus = u32::try_from(gpu_infos.len()).unwrap_or(u32::MAX);
+    let acc = accounting::account(
+        cpu_joules * share + gpu_joules,
+        job.alloc_cpus,
+        n_gpus,
+        elapsed_s,
+        cfg,
+    );
+
+    Record {
+        schema: SCHEMA_NAME.to_owned(),
+        schema_version: SCHEMA_VERSION,
+        cluster: cfg.cluster.clone().unwrap_or(job.cluster),
+        job_id: job.job_id,
+        array_job_id: job.array_job_id,
+        array_task_id: job.array_task_id,
+        het_job_id: job.het_job_id,
+        het_job_offset: job.het_job_offset,
+        job_name: job.job_name,
+        user: job.user,
+        uid: job.uid,
+        account: job.account,
+        partition: job.partition,
+        qos: job.qos,
+        node: job.node,
+        start: rfc3339_utc(job.start_unix),
+        end: rfc3339_utc(job.end_unix),
+        elapsed_s,
+        alloc_cpus: job.alloc_cpus,
+        alloc_mem_mb: job.alloc_mem_mb,
+        gpus: gpu_infos,
+        energy,
+        attribution: Attribution {
+            method: cfg.attribution,
+            share,
+        },
+        cpu_hours: acc.cpu_hours,
+        gpu_hours: acc.gpu_hours,
+        kwh: acc.kwh,
+        facility_kwh: acc.facility_kwh,
+        co2_g: acc.co2_g,
+        cost: Cost {
+            currency: cfg.currency.clone(),
+            amount: acc.cost,
+            energy_price_per_kwh: cfg.energy_price_per_kwh,
+            cpu_hour_price: cfg.cpu_hour_price,
+            gpu_hour_price: cfg.gpu_hour_price,
+        },
+        pue: cfg.pue,
+        carbon_intensity_g_per_kwh: cfg.carbon_intensity_g_per_kwh,
+        exit_status: job.exit_status,
+    }
+}
+
+/// Writes the record to the spool (owned by root) and, with `Syslog=yes`, to syslog. Returns
+/// one message per failure, for the caller to log; an empty list means everything was written.
+pub fn emit(record: &Record, cfg: &EnergyConfig) -> Vec<String> {
+    let mut errors = Vec::new();
+    let line = match record.to_json_line() {
+        Ok(line) => line,
+        Err(e) => return vec![e],
+    };
+    if let Err(e) = crate::spool::append_line(
+        &cfg.spool_dir,
+        crate::spool::ROOT_UID,
+        &crate::spool::file_name(&record.node, &record.end),
+        &line,
+    ) {
+        errors.push(e);
+    }
+    if cfg.syslog {
+        if let Err(e) = crate::syslog::send(&cfg.syslog_socket, cfg.syslog_facility, &line) {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::energy::rapl::tests::FakeSysfs;
+
+    fn facts() -> JobFacts {
+        JobFacts {
+            cluster: "slurmcluster".into(),
+            job_id: 77,
+            job_name: "sim".into(),
+            user: "bob".into(),
+            uid: 1001,
+            account: "chem".into(),
+            partition: "batch".into(),
+            node: "node01".into(),
+            alloc_cpus: 16,
+            alloc_mem_mb: 32_000,
+            start_unix: 1_700_000_000,
+            end_unix: 1_700_007_200,
+            gpus: vec![
+                GpuInfo {
+                    index: 0,
+                    uuid: Some("GPU-a".into()),
+                    model: None,
+                },
+                GpuInfo {
+                    index: 1,
+                    uuid: Some("GPU-b".into()),
+                    model: None,
+                },
+            ],
+            exit_status: Some(0),
+            ..JobFacts::default()
+        }
+    }
+
+    fn cpu() -> Vec<DomainEnergy> {
+        let d = |domain: &str, uj: Option<u64>, in_total| DomainEnergy {
+            domain: domain.into(),
+            microjoules: uj,
+            wraps: 2,
+            in_total,
+            unavailable: uj.is_none().then(|| "unreadable".to_owned()),
+        };
+        vec![
+            d("cpu-package-0", Some(2_000_000_000_000), true), // 2 MJ
+            d("core-0", Some(1_500_000_000_000), false),       // overlaps package: not counted
+            d("dram-0", Some(400_000_000_000), true),          // 0.4 MJ
+            d("dram-1", None, true),
+        ]
+    }
+
+    fn gpus() -> Vec<GpuEnergy> {
+        vec![
+            GpuEnergy {
+                index: 0,
+                uuid: Some("GPU-a".into()),
+                model: Some("NVIDIA L40".into()),
+                millijoules: Some(1_200_000_000), // 1.2 MJ
+                reset: false,
+                unavailable: None,
+            },
+            // GPU 1 has no measurement at all.
+        ]
+    }
+
+    #[test]
+    fn exclusive_record_totals() {
+        let cfg = EnergyConfig {
+            cluster: Some("override".into()),
+            cpu_hour_price: 0.01,
+            ..EnergyConfig::default()
+        };
+        let r = build_record(facts(), cpu(), gpus(), &cfg);
+        assert_eq!(r.cluster, "override");
+        assert_eq!(r.start, "2023-11-14T22:13:20Z");
+        assert_eq!(r.end, "2023-11-15T00:13:20Z");
+        assert_eq!(r.elapsed_s, 7200);
+        // 2 MJ + 0.4 MJ + 1.2 MJ = 3.6 MJ = 1 kWh.
+        assert!((r.kwh - 1.0).abs() < 1e-12, "{}", r.kwh);
+        assert!((r.facility_kwh - 1.67).abs() < 1e-12);
+        assert!((r.co2_g - 1.67 * 467.0).abs() < 1e-9);
+        assert_eq!(r.cpu_hours, 32.0);
+        assert_eq!(r.gpu_hours, 4.0);
+        assert!((r.cost.amount - (1.67 * 0.25 + 32.0 * 0.01)).abs() < 1e-12);
+        assert_eq!(r.attribution.share, 1.0);
+        let domains: Vec<&str> = r.energy.iter().map(|d| d.domain.as_str()).collect();
+        assert_eq!(
+            domains,
+            [
+                "cpu-package-0",
+                "core-0",
+                "dram-0",
+                "dram-1",
+                "gpu-0",
+                "gpu-1"
+            ]
+        );
+        assert_eq!(r.energy[0].joules, Some(2_000_000.0));
+        assert_eq!(r.energy[0].flags.wraps, 2);
+        assert_eq!(r.energy[4].joules, Some(1_200_000.0));
+        assert_eq!(r.energy[5].joules, None);
+        assert_eq!(r.energy[5].unavailable.as_deref(), Some("GPU not measured"));
+        assert_eq!(r.gpus[0].model.as_deref(), Some("NVIDIA L40"));
+        assert_eq!(r.gpus[1].model, None);
+    }
+
+    #[test]
+    fn share_attribution_scales_cpu_but_not_gpu() {
+        let sys = FakeSysfs::new();
+        let cpu_dir = sys.root().join("devices/system/cpu");
+        fs::create_dir_all(&cpu_dir).unwrap();
+        fs::write(cpu_dir.join("online"), "0-47,64-79\n").unwrap(); // 64 CPUs
+        let cfg = EnergyConfig {
+            attribution: AttributionMethod::Share,
+            sysfs_root: sys.root().to_path_buf(),
+            ..EnergyConfig::default()
+        };
+        let r = build_record(facts(), cpu(), gpus(), &cfg);
+        assert_eq!(r.attribution.method, AttributionMethod::Share);
+        assert_eq!(r.attribution.share, 0.25); // 16 of 64 CPUs
+        let expected_j = 2.4e6 * 0.25 + 1.2e6;
+        assert!((r.kwh - expected_j / 3.6e6).abs() < 1e-12);
+        // Explicit node size wins over sysfs.
+        let r = build_record(
+            JobFacts {
+                node_cpus: Some(32),
+                ..facts()
+            },
+            cpu(),
+            gpus(),
+            &cfg,
+        );
+        assert_eq!(r.attribution.share, 0.5);
+    }
+
+    #[test]
+    fn cpu_lists_are_counted() {
+        assert_eq!(count_cpu_list("0-63\n"), Some(64));
+        assert_eq!(count_cpu_list("0,2,4-7"), Some(6));
+        assert_eq!(count_cpu_list("0"), Some(1));
+        assert_eq!(count_cpu_list(""), None);
+        assert_eq!(count_cpu_list("5-3"), None);
+        assert_eq!(count_cpu_list("x"), None);
+    }
+
+    #[test]
+    fn config_keys() {
+        let mut c = EnergyConfig::default();
+        assert_eq!(c.set_key("accounting", "yes"), Some(Ok(())));
+        assert!(c.accounting);
+        assert_eq!(c.set_key("accountingspool", "/srv/acct"), Some(Ok(())));
+        assert_eq!(c.spool_dir, PathBuf::from("/srv/acct"));
+        assert!(matches!(c.set_key("accountingspool", "rel"), Some(Err(_))));
+        assert_eq!(c.set_key("syslog", "No"), Some(Ok(())));
+        assert_eq!(c.set_key("syslogfacility", "daemon"), Some(Ok(())));
+        assert_eq!(c.syslog_facility, Facility::Daemon);
+        assert!(matches!(
+            c.set_key("syslogfacility", "local8"),
+            Some(Err(_))
+        ));
+        assert_eq!(c.set_key("cluster", "hpc2"), Some(Ok(())));
+        assert_eq!(c.cluster.as_deref(), Some("hpc2"));
+        assert_eq!(c.set_key("pue", "1.2"), Some(Ok(())));
+        assert_eq!(c.pue, 1.2);
+        assert!(matches!(c.set_key("pue", "0.9"), Some(Err(_))));
+        assert!(matches!(c.set_key("pue", "NaN"), Some(Err(_))));
+        assert_eq!(c.pue, 1.2, "a bad value leaves the setting unchanged");
+        assert_eq!(c.set_key("carbonintensity", "300"), Some(Ok(())));
+        assert_eq!(c.set_key("energyprice", "0.3"), Some(Ok(())));
+        assert_eq!(c.set_key("cpuhourprice", "0.02"), Some(Ok(())));
+        assert_eq!(c.set_key("gpuhourprice", "1.5"), Some(Ok(())));
+        assert!(matches!(c.set_key("gpuhourprice", "-1"), Some(Err(_))));
+        assert_eq!(c.set_key("currency", "CHF"), Some(Ok(())));
+        assert_eq!(c.set_key("sysfsroot", "/tmp/sys"), Some(Ok(())));
+        assert_eq!(
+            c.set_key("nvmllibrary", "/opt/nv/libnvidia-ml.so.1"),
+            Some(Ok(()))
+        );
+        assert_eq!(c.set_key("raplsampleinterval", "10"), Some(Ok(())));
+        assert_eq!(c.rapl_sample_interval, Duration::from_secs(10));
+        assert!(matches!(c.set_key("raplsampleinterval", "0"), Some(Err(_))));
+        assert!(matches!(
+            c.set_key("raplsampleinterval", "600"),
+            Some(Err(_))
+        ));
+        assert_eq!(c.set_key("attribution", "Share"), Some(Ok(())));
+        assert_eq!(c.attribution, AttributionMethod::Share);
+        assert!(matches!(c.set_key("attribution", "fair"), Some(Err(_))));
+        assert_eq!(c.set_key("gpuisolation", "yes"), None);
+        assert_eq!(
+            (
+                c.carbon_intensity_g_per_kwh,
+                c.energy_price_per_kwh,
+                c.currency.as_str()
+            ),
+            (300.0, 0.3, "CHF")
+        );
+    }
+
+    #[test]
+    fn meter_measures_rapl_and_reports_missing_nvml() {
+        let sys = FakeSysfs::new();
+        sys.add_zone("intel-rapl:0", "package-0", 1_000_000, 100);
+        let cfg = EnergyConfig {
+            sysfs_root: sys.root().to_path_buf(),
+            nvml_library: "/nonexistent/libnvidia-ml.so.1".into(),
+            ..EnergyConfig::default()
+        };
+        let gpus = facts().gpus;
+        let meter = EnergyMeter::start(&cfg, &gpus);
+        sys.set("intel-rapl:0", 600);
+        let m = meter.stop();
+        assert_eq!(m.cpu[0].microjoules, Some(500));
+        assert_eq!(m.gpus.len(), 2);
+        assert!(m.gpus.iter().all(|g| g.millijoules.is_none()));
+        let r = build_record(facts(), m.cpu, m.gpus, &cfg);
+        assert_eq!(r.energy[0].joules, Some(0.0005));
+    }
+
+    #[test]
+    fn emit_writes_spool_and_syslog_and_reports_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        let sock_path = dir.path().join("log.sock");
+        let server = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+        let cfg = EnergyConfig {
+            accounting: true,
+            spool_dir: spool.clone(),
+            syslog: true,
+            syslog_socket: sock_path,
+            ..EnergyConfig::default()
+        };
+        let record = build_record(facts(), cpu(), gpus(), &cfg);
+        let errors = emit(&record, &cfg);
+        // The tests run as root (the spool's expected owner); as another user, the ownership
+        // check fails and says so.
+        if crate::spool::current_euid() == Some(0) {
+            assert!(errors.is_empty(), "{errors:?}");
+            let text = fs::read_to_string(spool.join("rci-energy-node01-2023-11.jsonl")).unwrap();
+            let back: Record = serde_json::from_str(text.trim_end()).unwrap();
+            assert_eq!(back, record);
+        } else {
+            assert_eq!(errors.len(), 1, "{errors:?}");
+        }
+        let mut buf = vec![0u8; 65536];
+        let n = server.recv(&mut buf).unwrap();
+        let msg = std::str::from_utf8(&buf[..n]).unwrap();
+        assert!(msg.starts_with("<134>rci-energy["), "{msg}");
+
+        // Spool path is a file, syslog socket is gone: two errors, no panic.
+        let bad = EnergyConfig {
+            spool_dir: dir.path().join("log.sock"),
+            syslog_socket: dir.path().join("missing.sock"),
+            ..cfg
+        };
+        assert_eq!(emit(&record, &bad).len(), 2);
+    }
+}

@@ -1,0 +1,1049 @@
+//! `rci report`: totals over energy records, or one job's records.
+//!
+//! ```text
+//! rci report [FILE|DIR|-]... --by user|account|partition|month|node
+//!            [--since DATE] [--until DATE] [--format table|csv|json]
+//! rci report --job ID [FILE|DIR|-]... [--format table|json]
+//! ```
+//! Inputs are JSON Lines files (directories are scanned for `*.jsonl`, `-` is stdin; with no
+//! input, the default spool directory). Lines are streamed: one reused buffer, and only the
+//! fields a summary needs are parsed, borrowing strings from the buffer. Memory grows only with
+//! the number of groups and of distinct jobs (8-12 bytes per job, to count a job that ran on
+//! several nodes, and so has several records, once).
+//!
+//! - `--since`/`--until` select records by their **end** time: `since <= end < until`. DATE is
+//!   `YYYY-MM-DD`, `YYYY-MM` or `YYYY-MM-DDTHH:MM:SS[Z]`, UTC.
+//! - `month` groups by the month of the end time.
+//! - Lines that are not valid records are skipped, counted, and reported on stderr.
+//! - `--job ID` matches `job_id`, `array_job_id` or `het_job_id` = ID; `ID_T` an array task;
+//!   `ID+O` a het-job component. It prints every matching record (one per node).
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::energy::DEFAULT_SPOOL_DIR;
+use crate::record::{parse_utc, SCHEMA_NAME};
+
+/// What to group totals by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    /// Job owner.
+    User,
+    /// Slurm account.
+    Account,
+    /// Slurm partition.
+    Partition,
+    /// Month of the job's end (`YYYY-MM`).
+    Month,
+    /// Node the record was measured on.
+    Node,
+}
+
+impl GroupBy {
+    fn parse(s: &str) -> Option<GroupBy> {
+        Some(match s {
+            "user" => GroupBy::User,
+            "account" => GroupBy::Account,
+            "partition" => GroupBy::Partition,
+            "month" => GroupBy::Month,
+            "node" => GroupBy::Node,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            GroupBy::User => "user",
+            GroupBy::Account => "account",
+            GroupBy::Partition => "partition",
+            GroupBy::Month => "month",
+            GroupBy::Node => "node",
+        }
+    }
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// Comma-separated with a header line, full precision.
+    Csv,
+    /// One JSON document.
+    Json,
+}
+
+/// Sums over a group of records.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    /// Distinct jobs (a job on several nodes counts once).
+    pub jobs: u64,
+    /// Records (one per job per node).
+    pub records: u64,
+    /// CPU-hours.
+    pub cpu_hours: f64,
+    /// GPU-hours.
+    pub gpu_hours: f64,
+    /// IT energy, kWh.
+    pub kwh: f64,
+    /// Facility energy, kWh.
+    pub facility_kwh: f64,
+    /// CO2e, grams.
+    pub co2_g: f64,
+    /// Cost.
+    pub cost: f64,
+    /// The records' currency; `"mixed"` when they differ.
+    pub currency: String,
+}
+
+/// The fields a summary reads; everything else in the line is skipped unparsed into values.
+#[derive(Deserialize)]
+struct SummaryLine<'a> {
+    #[serde(borrow)]
+    schema: Cow<'a, str>,
+    #[serde(borrow)]
+    cluster: Cow<'a, str>,
+    job_id: u32,
+    #[serde(borrow)]
+    user: Cow<'a, str>,
+    #[serde(borrow)]
+    account: Cow<'a, str>,
+    #[serde(borrow)]
+    partition: Cow<'a, str>,
+    #[serde(borrow)]
+    node: Cow<'a, str>,
+    #[serde(borrow)]
+    end: Cow<'a, str>,
+    cpu_hours: f64,
+    gpu_hours: f64,
+    kwh: f64,
+    facility_kwh: f64,
+    co2_g: f64,
+    #[serde(borrow)]
+    cost: CostLine<'a>,
+}
+
+#[derive(Deserialize)]
+struct CostLine<'a> {
+    amount: f64,
+    #[serde(borrow)]
+    currency: Cow<'a, str>,
+}
+
+/// The fields `--job` matches on.
+#[derive(Deserialize)]
+struct JobLine {
+    job_id: u32,
+    array_job_id: Option<u32>,
+    array_task_id: Option<u32>,
+    het_job_id: Option<u32>,
+    het_job_offset: Option<u32>,
+}
+
+/// Which records `--job` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobSelector {
+    /// `ID`: job id, array master id or het leader id.
+    Any(u32),
+    /// `ID_T`: one array task.
+    ArrayTask(u32, u32),
+    /// `ID+O`: one het-job component.
+    HetComponent(u32, u32),
+}
+
+impl JobSelector {
+    /// Parses `123`, `123_4` or `123+1`.
+    pub fn parse(s: &str) -> Option<JobSelector> {
+        if let Some((a, b)) = s.split_once('_') {
+            return Some(JobSelector::ArrayTask(a.parse().ok()?, b.parse().ok()?));
+        }
+        if let Some((a, b)) = s.split_once('+') {
+            return Some(JobSelector::HetComponent(a.parse().ok()?, b.parse().ok()?));
+        }
+        Some(JobSelector::Any(s.parse().ok()?))
+    }
+
+    fn matches(self, l: &JobLine) -> bool {
+        match self {
+            JobSelector::Any(id) => {
+                l.job_id == id || l.array_job_id == Some(id) || l.het_job_id == Some(id)
+            }
+            JobSelector::ArrayTask(id, t) => {
+                l.array_job_id == Some(id) && l.array_task_id == Some(t)
+            }
+            JobSelector::HetComponent(id, o) => {
+                l.het_job_id == Some(id) && l.het_job_offset == Some(o)
+            }
+        }
+    }
+}
+
+/// How many malformed-line examples to keep for stderr.
+const MALFORMED_EXAMPLES: usize = 3;
+
+/// The result of summarising inputs.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Totals per group key, unsorted.
+    groups: Vec<(String, Totals)>,
+    index: HashMap<String, usize>,
+    clusters: Vec<String>,
+    /// (group, cluster, job) already counted in a group.
+    seen_in_group: HashSet<(u32, u32, u32)>,
+    /// (cluster, job) already counted in the total.
+    seen_total: HashSet<(u32, u32)>,
+    /// Totals over every selected record.
+    pub total: Totals,
+    /// Non-empty lines read.
+    pub lines: u64,
+    /// Lines skipped as malformed.
+    pub malformed: u64,
+    /// `source:line: error` of the first few malformed lines.
+    pub malformed_examples: Vec<String>,
+}
+
+fn add(t: &mut Totals, rec: &SummaryLine<'_>, new_job: bool) {
+    t.jobs += u64::from(new_job);
+    t.records += 1;
+    t.cpu_hours += rec.cpu_hours;
+    t.gpu_hours += rec.gpu_hours;
+    t.kwh += rec.kwh;
+    t.facility_kwh += rec.facility_kwh;
+    t.co2_g += rec.co2_g;
+    t.cost += rec.cost.amount;
+    if t.currency.is_empty() {
+        t.currency = rec.cost.currency.to_string();
+    } else if t.currency != rec.cost.currency {
+        t.currency = "mixed".to_owned();
+    }
+}
+
+impl Summary {
+    /// Groups sorted by key.
+    pub fn groups(&self) -> Vec<(&str, &Totals)> {
+        let mut v: Vec<(&str, &Totals)> =
+            self.groups.iter().map(|(k, t)| (k.as_str(), t)).collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+
+    fn malformed_line(&mut self, source: &str, line_no: u64, why: &str) {
+        self.malformed += 1;
+        if self.malformed_examples.len() < MALFORMED_EXAMPLES {
+            self.malformed_examples
+                .push(format!("{source}:{line_no}: {why}"));
+        }
+    }
+
+    fn cluster_index(&mut self, cluster: &str) -> u32 {
+        let i = match self.clusters.iter().position(|c| c == cluster) {
+            Some(i) => i,
+            None => {
+                self.clusters.push(cluster.to_owned());
+                self.clusters.len() - 1
+            }
+        };
+        u32::try_from(i).unwrap_or(u32::MAX)
+    }
+
+    fn add_record(&mut self, by: GroupBy, rec: &SummaryLine<'_>) {
+        let key: &str = match by {
+            GroupBy::User => &rec.user,
+            GroupBy::Account => &rec.account,
+            GroupBy::Partition => &rec.partition,
+            GroupBy::Node => &rec.node,
+            GroupBy::Month => rec.end.get(0..7).unwrap_or(""),
+        };
+        let key = if key.is_empty() { "(none)" } else { key };
+        let gi = match self.index.get(key) {
+            Some(&i) => i,
+            None => {
+                self.groups.push((key.to_owned(), Totals::default()));
+                let i = self.groups.len() - 1;
+                self.index.insert(key.to_owned(), i);
+                i
+            }
+        };
+        let ci = self.cluster_index(&rec.cluster);
+        let g32 = u32::try_from(gi).unwrap_or(u32::MAX);
+        let new_in_group = self.seen_in_group.insert((g32, ci, rec.job_id));
+        let new_in_total = self.seen_total.insert((ci, rec.job_id));
+        if let Some((_, t)) = self.groups.get_mut(gi) {
+            add(t, rec, new_in_group);
+        }
+        add(&mut self.total, rec, new_in_total);
+    }
+
+    /// Reads records from `reader` (named `source` in messages) into the summary.
+    pub fn read<R: BufRead>(
+        &mut self,
+        mut reader: R,
+        source: &str,
+        by: GroupBy,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(4096);
+        let mut line_no = 0u64;
+        loop {
+            buf.clear();
+            if reader.read_until(b'\n', &mut buf)? == 0 {
+                return Ok(());
+            }
+            line_no += 1;
+            let line = buf.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            self.lines += 1;
+            let rec: SummaryLine<'_> = match serde_json::from_slice(line) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.malformed_line(source, line_no, &e.to_string());
+                    continue;
+                }
+            };
+            if rec.schema != SCHEMA_NAME {
+                self.malformed_line(source, line_no, "not an rci.job-energy record");
+                continue;
+            }
+            if since.is_some() || until.is_some() {
+                let Some(end) = parse_utc(&rec.end) else {
+                    self.malformed_line(source, line_no, "bad end time");
+                    continue;
+                };
+                if since.is_some_and(|s| end < s) || until.is_some_and(|u| end >= u) {
+                    continue;
+                }
+            }
+            self.add_record(by, &rec);
+        }
+    }
+}
+
+/// Expands inputs: directories become their `*.jsonl` files (sorted), other paths stay.
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.as_os_str() != "-" && input.is_dir() {
+            let entries = fs::read_dir(input)
+                .map_err(|e| format!("cannot read directory {}: {e}", input.display()))?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "jsonl") && p.is_file())
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn open_input(path: &Path) -> io::Result<Box<dyn BufRead>> {
+    if path.as_os_str() == "-" {
+        Ok(Box::new(BufReader::with_capacity(1 << 20, io::stdin())))
+    } else {
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            File::open(path)?,
+        )))
+    }
+}
+
+/// Summarises every record in `files` (already expanded). Unreadable files are errors.
+pub fn summarize(
+    files: &[PathBuf],
+    by: GroupBy,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Result<Summary, String> {
+    let mut summary = Summary::default();
+    for path in files {
+        let show = path.display().to_string();
+        let reader = open_input(path).map_err(|e| format!("cannot open {show}: {e}"))?;
+        summary
+            .read(reader, &show, by, since, until)
+            .map_err(|e| format!("cannot read {show}: {e}"))?;
+    }
+    Ok(summary)
+}
+
+const COLUMNS: [&str; 9] = [
+    "jobs",
+    "records",
+    "cpu_hours",
+    "gpu_hours",
+    "kwh",
+    "facility_kwh",
+    "co2_kg",
+    "cost",
+    "currency",
+];
+
+fn table_cells(t: &Totals) -> [String; 9] {
+    [
+        t.jobs.to_string(),
+        t.records.to_string(),
+        format!("{:.2}", t.cpu_hours),
+        format!("{:.2}", t.gpu_hours),
+        format!("{:.3}", t.kwh),
+        format!("{:.3}", t.facility_kwh),
+        format!("{:.3}", t.co2_g / 1000.0),
+        format!("{:.2}", t.cost),
+        t.currency.clone(),
+    ]
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn json_totals(key_name: &str, key: &str, t: &Totals) -> Value {
+    serde_json::json!({
+        key_name: key,
+        "jobs": t.jobs,
+        "records": t.records,
+        "cpu_hours": t.cpu_hours,
+        "gpu_hours": t.gpu_hours,
+        "kwh": t.kwh,
+        "facility_kwh": t.facility_kwh,
+        "co2_kg": t.co2_g / 1000.0,
+        "cost": t.cost,
+        "currency": t.currency,
+    })
+}
+
+/// Renders a summary in `format`.
+pub fn render(summary: &Summary, by: GroupBy, format: Format) -> String {
+    let groups = summary.groups();
+    let mut out = String::new();
+    match format {
+        Format::Table => {
+            let mut rows: Vec<Vec<String>> = Vec::with_capacity(groups.len() + 2);
+            let mut header = vec![by.name().to_ascii_uppercase()];
+            header.extend(COLUMNS.iter().map(|c| c.to_ascii_uppercase()));
+            rows.push(header);
+            for (key, t) in &groups {
+                let mut row = vec![(*key).to_owned()];
+                row.extend(table_cells(t));
+                rows.push(row);
+            }
+            let mut total = vec!["TOTAL".to_owned()];
+            total.extend(table_cells(&summary.total));
+            rows.push(total);
+            let ncols = COLUMNS.len() + 1;
+            let widths: Vec<usize> = (0..ncols)
+                .map(|c| {
+                    rows.iter()
+                        .filter_map(|r| r.get(c))
+                        .map(|s| s.chars().count())
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            for row in &rows {
+                let mut line = String::new();
+                for (c, (cell, w)) in row.iter().zip(&widths).enumerate() {
+                    if c > 0 {
+                        line.push_str("  ");
+                    }
+                    // Key and currency left-aligned, numbers right-aligned.
+                    if c == 0 || c == ncols - 1 {
+                        let _ = write!(line, "{cell:<w$}");
+                    } else {
+                        let _ = write!(line, "{cell:>w$}");
+                    }
+                }
+                out.push_str(line.trim_end());
+                out.push('\n');
+            }
+        }
+        Format::Csv => {
+            out.push_str(by.name());
+            for c in COLUMNS {
+                out.push(',');
+                out.push_str(c);
+            }
+            out.push('\n');
+            for (key, t) in &groups {
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{},{}",
+                    csv_field(key),
+                    t.jobs,
+                    t.records,
+                    t.cpu_hours,
+                    t.gpu_hours,
+                    t.kwh,
+                    t.facility_kwh,
+                    t.co2_g / 1000.0,
+                    t.cost,
+                    csv_field(&t.currency)
+                );
+            }
+        }
+        Format::Json => {
+            let doc = serde_json::json!({
+                "by": by.name(),
+                "groups": groups.iter().map(|(k, t)| json_totals(by.name(), k, t)).collect::<Vec<_>>(),
+                "total": json_totals(by.name(), "TOTAL", &summary.total),
+                "malformed_lines": summary.malformed,
+            });
+            out = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// One matching record for `--job`, with where it came from.
+#[derive(Debug)]
+pub struct FoundRecord {
+    /// `file:line`.
+    pub location: String,
+    /// The whole record.
+    pub record: Value,
+}
+
+/// Finds the records of one job. Malformed lines are counted like in a summary.
+pub fn find_job(
+    files: &[PathBuf],
+    selector: JobSelector,
+    malformed: &mut u64,
+) -> Result<Vec<FoundRecord>, String> {
+    let mut found = Vec::new();
+    let mut buf = Vec::with_capacity(4096);
+    for path in files {
+        let show = path.display().to_string();
+        let mut reader = open_input(path).map_err(|e| format!("cannot open {show}: {e}"))?;
+        let mut line_no = 0u64;
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| format!("cannot read {show}: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            let line = buf.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_slice::<JobLine>(line) {
+                Ok(ids) if selector.matches(&ids) => {
+                    if let Ok(record) = serde_json::from_slice::<Value>(line) {
+                        found.push(FoundRecord {
+                            location: format!("{show}:{line_no}"),
+                            record,
+                        });
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => *malformed += 1,
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(map) => {
+            for (k, sub) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, sub, out);
+            }
+        }
+        Value::Array(items) if items.is_empty() => out.push((prefix.to_owned(), "[]".into())),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                // Energy domains are easier to read by name than by position.
+                let label = match item.get("domain").and_then(Value::as_str) {
+                    Some(d) => format!("{prefix}.{d}"),
+                    None => format!("{prefix}[{i}]"),
+                };
+                match item {
+                    Value::Object(map) => {
+                        for (k, sub) in map.iter().filter(|(k, _)| k.as_str() != "domain") {
+                            flatten(&format!("{label}.{k}"), sub, out);
+                        }
+                    }
+                    other => flatten(&label, other, out),
+                }
+            }
+        }
+        Value::String(s) => out.push((prefix.to_owned(), s.clone())),
+        Value::Null => out.push((prefix.to_owned(), "-".into())),
+        other => out.push((prefix.to_owned(), other.to_string())),
+    }
+}
+
+/// One record as aligned `key  value` lines.
+pub fn render_record(record: &Value) -> String {
+    let mut pairs = Vec::new();
+    flatten("", record, &mut pairs);
+    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (k, v) in pairs {
+        let _ = writeln!(out, "{k:<width$}  {v}");
+    }
+    out
+}
+
+const USAGE: &str = "\
+usage: rci report [FILE|DIR|-]... --by user|account|partition|month|node
+                  [--since DATE] [--until DATE] [--format table|csv|json]
+       rci report --job ID[_TASK|+OFFSET] [FILE|DIR|-]... [--format table|json]
+
+Sums the per-job energy records (JSON Lines) of the given files, of the *.jsonl
+files in the given directories, or of the default spool directory.
+--since/--until select records whose end time is in [since, until);
+DATE is YYYY-MM-DD, YYYY-MM or YYYY-MM-DDTHH:MM:SS[Z] (UTC).
+";
+
+#[derive(Debug, PartialEq)]
+struct Options {
+    inputs: Vec<PathBuf>,
+    by: Option<GroupBy>,
+    job: Option<JobSelector>,
+    since: Option<i64>,
+    until: Option<i64>,
+    format: Format,
+    help: bool,
+}
+
+fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        inputs: Vec::new(),
+        by: None,
+        job: None,
+        since: None,
+        until: None,
+        format: Format::Table,
+        help: false,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |what: &str| -> Result<String, String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| format!("{what} needs a value")),
+            }
+        };
+        match name {
+            "-h" | "--help" => o.help = true,
+            "--by" => {
+                let v = value("--by")?;
+                o.by = Some(GroupBy::parse(&v).ok_or_else(|| format!("unknown --by {v:?}"))?);
+            }
+            "--job" | "-j" => {
+                let v = value("--job")?;
+                o.job = Some(JobSelector::parse(&v).ok_or_else(|| format!("bad job id {v:?}"))?);
+            }
+            "--since" => {
+                let v = value("--since")?;
+                o.since = Some(parse_utc(&v).ok_or_else(|| format!("bad --since date {v:?}"))?);
+            }
+            "--until" => {
+                let v = value("--until")?;
+                o.until = Some(parse_utc(&v).ok_or_else(|| format!("bad --until date {v:?}"))?);
+            }
+            "--format" => {
+                let v = value("--format")?;
+                o.format = match v.as_str() {
+                    "table" => Format::Table,
+                    "csv" => Format::Csv,
+                    "json" => Format::Json,
+                    _ => return Err(format!("unknown --format {v:?}")),
+                };
+            }
+            "--" => o.inputs.extend(it.by_ref().map(PathBuf::from)),
+            s if s.starts_with('-') && s != "-" => return Err(format!("unknown option {s}")),
+            s => o.inputs.push(PathBuf::from(s)),
+        }
+    }
+    if !o.help {
+        match (o.by, o.job) {
+            (None, None) => return Err("give --by KEY or --job ID".into()),
+            (Some(_), Some(_)) => return Err("--by and --job exclude each other".into()),
+            _ => {}
+        }
+    }
+    Ok(o)
+}
+
+fn report_malformed(count: u64, examples: &[String], err: &mut dyn Write) {
+    if count > 0 {
+        let _ = writeln!(err, "rci report: skipped {count} malformed line(s)");
+        for e in examples {
+            let _ = writeln!(err, "  {e}");
+        }
+    }
+}
+
+/// Runs `rci report` with `args` (the words after `report`), writing to `out` and `err`.
+/// Returns the exit status: 0 done, 1 an input could not be read or the job was not found,
+/// 2 usage error.
+pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let o = match parse_args(args) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = write!(err, "rci report: {e}\n{USAGE}");
+            return 2;
+        }
+    };
+    if o.help {
+        let _ = out.write_all(USAGE.as_bytes());
+        return 0;
+    }
+    let inputs = if o.inputs.is_empty() {
+        vec![PathBuf::from(DEFAULT_SPOOL_DIR)]
+    } else {
+        o.inputs
+    };
+    let files = match expand_inputs(&inputs) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(err, "rci report: {e}");
+            return 1;
+        }
+    };
+    if let Some(selector) = o.job {
+        let mut malformed = 0;
+        let found = match find_job(&files, selector, &mut malformed) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = writeln!(err, "rci report: {e}");
+                return 1;
+            }
+        };
+        report_malformed(malformed, &[], err);
+        if found.is_empty() {
+            let _ = writeln!(err, "rci report: no record for job {}", args_job(args));
+            return 1;
+        }
+        let text = match o.format {
+            Format::Json => {
+                let all: Vec<&Value> = found.iter().map(|f| &f.record).collect();
+                let mut s = serde_json::to_string_pretty(&all).unwrap_or_default();
+                s.push('\n');
+                s
+            }
+            Format::Table | Format::Csv => {
+                let mut s = String::new();
+                for (i, f) in found.iter().enumerate() {
+                    if i > 0 {
+                        s.push('\n');
+                    }
+                    let _ = writeln!(s, "# {}", f.location);
+                    s.push_str(&render_record(&f.record));
+                }
+                s
+            }
+        };
+        let _ = out.write_all(text.as_bytes());
+        return 0;
+    }
+    let by = o.by.unwrap_or(GroupBy::User);
+    match summarize(&files, by, o.since, o.until) {
+        Ok(summary) => {
+            report_malformed(summary.malformed, &summary.malformed_examples, err);
+            let _ = out.write_all(render(&summary, by, o.format).as_bytes());
+            0
+        }
+        Err(e) => {
+            let _ = writeln!(err, "rci report: {e}");
+            1
+        }
+    }
+}
+
+fn args_job(args: &[String]) -> String {
+    args.iter()
+        .enumerate()
+        .find_map(|(i, a)| match a.strip_prefix("--job=") {
+            Some(v) => Some(v.to_owned()),
+            None if a == "--job" || a == "-j" => args.get(i + 1).cloned(),
+            None => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Entry point for `rci report ARGS...`: stdout/stderr, returns the exit status.
+pub fn cli_main(args: &[String]) -> i32 {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let rc = run(args, &mut out, &mut io::stderr());
+    if out.flush().is_err() {
+        return 1;
+    }
+    rc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{rfc3339_utc, tests::example, Record};
+
+    fn rec(job: u32, user: &str, account: &str, node: &str, end: i64, kwh: f64) -> Record {
+        let mut r = example();
+        r.job_id = job;
+        r.user = user.into();
+        r.account = account.into();
+        r.node = node.into();
+        r.end = rfc3339_utc(end);
+        r.kwh = kwh;
+        r.facility_kwh = kwh * 2.0;
+        r.co2_g = kwh * 100.0;
+        r.cpu_hours = 10.0;
+        r.gpu_hours = 1.0;
+        r.cost.amount = kwh;
+        r
+    }
+
+    const JAN: i64 = 1_704_067_200; // 2024-01-01
+    const FEB: i64 = 1_706_745_600; // 2024-02-01
+
+    fn write(dir: &Path, name: &str, records: &[Record], extra: &str) -> PathBuf {
+        let mut text = String::new();
+        for r in records {
+            text.push_str(&r.to_json_line().unwrap());
+            text.push('\n');
+        }
+        text.push_str(extra);
+        let p = dir.join(name);
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn fixture() -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("spool");
+        fs::create_dir(&dir).unwrap();
+        write(
+            &dir,
+            "rci-energy-n1-2024-01.jsonl",
+            &[
+                rec(1, "alice", "phys", "n1", JAN + 10, 1.0),
+                rec(2, "bob", "chem", "n1", JAN + 20, 2.0),
+                // Job 3 ran on two nodes: two records, one job.
+                rec(3, "alice", "phys", "n1", FEB + 5, 4.0),
+            ],
+            "not json\n\n{\"schema\":\"other\"}\n",
+        );
+        write(
+            &dir,
+            "rci-energy-n2-2024-02.jsonl",
+            &[rec(3, "alice", "phys", "n2", FEB + 5, 8.0)],
+            "",
+        );
+        fs::write(dir.join("ignored.txt"), "junk").unwrap();
+        (tmp, dir)
+    }
+
+    fn group<'a>(s: &'a Summary, key: &str) -> &'a Totals {
+        s.groups().into_iter().find(|(k, _)| *k == key).unwrap().1
+    }
+
+    #[test]
+    fn totals_by_user_count_multi_node_jobs_once() {
+        let (_tmp, dir) = fixture();
+        let files = expand_inputs(&[dir]).unwrap();
+        assert_eq!(files.len(), 2);
+        let s = summarize(&files, GroupBy::User, None, None).unwrap();
+        assert_eq!(s.lines, 6);
+        assert_eq!(s.malformed, 2);
+        assert_eq!(s.malformed_examples.len(), 2);
+        assert!(
+            s.malformed_examples[0].ends_with(":4: expected ident at line 1 column 2"),
+            "{:?}",
+            s.malformed_examples
+        );
+        let alice = group(&s, "alice");
+        assert_eq!((alice.jobs, alice.records), (2, 3));
+        assert_eq!(alice.kwh, 13.0);
+        assert_eq!(alice.facility_kwh, 26.0);
+        assert_eq!(alice.co2_g, 1300.0);
+        assert_eq!(alice.cpu_hours, 30.0);
+        assert_eq!(alice.gpu_hours, 3.0);
+        assert_eq!(alice.cost, 13.0);
+        assert_eq!(alice.currency, "EUR");
+        assert_eq!(group(&s, "bob").kwh, 2.0);
+        assert_eq!((s.total.jobs, s.total.records, s.total.kwh), (3, 4, 15.0));
+    }
+
+    #[test]
+    fn totals_by_node_month_and_account() {
+        let (_tmp, dir) = fixture();
+        let files = expand_inputs(&[dir]).unwrap();
+        let s = summarize(&files, GroupBy::Node, None, None).unwrap();
+        assert_eq!(group(&s, "n1").jobs, 3);
+        assert_eq!(group(&s, "n2").jobs, 1);
+        assert_eq!(s.total.jobs, 3, "job 3 counts once in the total");
+        let s = summarize(&files, GroupBy::Month, None, None).unwrap();
+        assert_eq!(group(&s, "2024-01").kwh, 3.0);
+        assert_eq!(group(&s, "2024-02").kwh, 12.0);
+        let s = summarize(&files, GroupBy::Account, None, None).unwrap();
+        assert_eq!(group(&s, "phys").kwh, 13.0);
+        assert_eq!(group(&s, "chem").kwh, 2.0);
+    }
+
+    #[test]
+    fn since_and_until_select_by_end_time() {
+        let (_tmp, dir) = fixture();
+        let files = expand_inputs(&[dir]).unwrap();
+        let s = summarize(&files, GroupBy::User, Some(FEB), None).unwrap();
+        assert_eq!(s.total.kwh, 12.0);
+        let s = summarize(&files, GroupBy::User, None, Some(FEB)).unwrap();
+        assert_eq!(s.total.kwh, 3.0);
+        let s = summarize(&files, GroupBy::User, Some(JAN + 20), Some(JAN + 21)).unwrap();
+        assert_eq!(s.total.kwh, 2.0);
+    }
+
+    #[test]
+    fn mixed_currencies_are_flagged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut r2 = rec(2, "u", "a", "n", JAN, 1.0);
+        r2.cost.currency = "USD".into();
+        let p = write(
+            tmp.path(),
+            "x.jsonl",
+            &[rec(1, "u", "a", "n", JAN, 1.0), r2],
+            "",
+        );
+        let s = summarize(&[p], GroupBy::User, None, None).unwrap();
+        assert_eq!(group(&s, "u").currency, "mixed");
+    }
+
+    #[test]
+    fn renders_table_csv_and_json() {
+        let (_tmp, dir) = fixture();
+        let files = expand_inputs(&[dir]).unwrap();
+        let s = summarize(&files, GroupBy::User, None, None).unwrap();
+        let table = render(&s, GroupBy::User, Format::Table);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0].starts_with("USER "));
+        assert!(lines[1].starts_with("alice "));
+        assert!(lines[1].contains("13.000"));
+        assert!(lines[3].starts_with("TOTAL"));
+        let csv = render(&s, GroupBy::User, Format::Csv);
+        assert_eq!(
+            csv.lines().next().unwrap(),
+            "user,jobs,records,cpu_hours,gpu_hours,kwh,facility_kwh,co2_kg,cost,currency"
+        );
+        assert_eq!(
+            csv.lines().nth(1).unwrap(),
+            "alice,2,3,30,3,13,26,1.3,13,EUR"
+        );
+        let json: Value = serde_json::from_str(&render(&s, GroupBy::User, Format::Json)).unwrap();
+        assert_eq!(json["groups"][1]["user"], "bob");
+        assert_eq!(json["total"]["kwh"], 15.0);
+        assert_eq!(json["malformed_lines"], 2);
+    }
+
+    fn run_args(args: &[&str]) -> (i32, String, String) {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let rc = run(&args, &mut out, &mut err);
+        (
+            rc,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    #[test]
+    fn cli_by_user_reports_malformed_on_stderr() {
+        let (_tmp, dir) = fixture();
+        let d = dir.to_str().unwrap();
+        let (rc, out, err) = run_args(&[d, "--by", "user", "--format=csv"]);
+        assert_eq!(rc, 0, "{err}");
+        assert!(out.contains("bob,1,1,"));
+        assert!(err.contains("skipped 2 malformed line(s)"), "{err}");
+    }
+
+    #[test]
+    fn cli_job_prints_every_node_record() {
+        let (_tmp, dir) = fixture();
+        let d = dir.to_str().unwrap();
+        let (rc, out, _) = run_args(&["--job", "3", d]);
+        assert_eq!(rc, 0);
+        assert_eq!(
+            out.matches("\n# ").count() + usize::from(out.starts_with("# ")),
+            2
+        );
+        assert!(out
+            .lines()
+            .any(|l| l.starts_with("node ") && l.ends_with("n2")));
+        assert!(out
+            .lines()
+            .any(|l| l.starts_with("energy.cpu-package-0.joules ")));
+        let (rc, out, _) = run_args(&["--job=3", "--format", "json", d]);
+        assert_eq!(rc, 0);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v.as_array().unwrap().len(), 2);
+        let (rc, _, err) = run_args(&["--job", "99", d]);
+        assert_eq!(rc, 1);
+        assert!(err.contains("no record for job 99"));
+        // The example record is array task 4200_42.
+        let (rc, out, _) = run_args(&["--job", "4200_42", d]);
+        assert_eq!(rc, 0);
+        assert!(out.contains("job_id"));
+    }
+
+    #[test]
+    fn cli_usage_errors() {
+        assert_eq!(run_args(&[]).0, 2);
+        assert_eq!(run_args(&["--by", "colour"]).0, 2);
+        assert_eq!(run_args(&["--by", "user", "--job", "1"]).0, 2);
+        assert_eq!(run_args(&["--by", "user", "--since", "yesterday"]).0, 2);
+        assert_eq!(run_args(&["--by"]).0, 2);
+        assert_eq!(run_args(&["--by", "user", "--bogus"]).0, 2);
+        let (rc, out, _) = run_args(&["--help"]);
+        assert_eq!(rc, 0);
+        assert!(out.starts_with("usage: rci report"));
+        assert_eq!(run_args(&["--by", "user", "/nonexistent/file.jsonl"]).0, 1);
+    }
+
+    #[test]
+    fn job_selectors() {
+        assert_eq!(JobSelector::parse("12"), Some(JobSelector::Any(12)));
+        assert_eq!(
+            JobSelector::parse("12_3"),
+            Some(JobSelector::ArrayTask(12, 3))
+        );
+        assert_eq!(
+            JobSelector::parse("12+1"),
+            Some(JobSelector::HetComponent(12, 1))
+        );
+        assert_eq!(JobSelector::parse("x"), None);
+        assert_eq!(JobSelector::parse("12_"), None);
+    }
+}

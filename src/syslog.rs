@@ -1,0 +1,175 @@
+//! Sending a record to the local syslog daemon.
+//!
+//! One datagram per record to the local socket (`/dev/log`), in the RFC 3164 form the local
+//! socket accepts: `<PRI>rci-energy[PID]: {json}`, severity `info`, facility configurable. The
+//! daemon adds timestamp and host name. The socket is non-blocking: if the daemon's queue is full
+//! the record is not sent and an error is returned (accounting never blocks a job), as for any
+//! other failure (no daemon, stream-only socket).
+
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+
+/// The local syslog socket.
+pub const DEFAULT_SOCKET: &str = "/dev/log";
+
+/// Tag in front of every message.
+pub const TAG: &str = "rci-energy";
+
+/// Severity `info` (RFC 5424 table 2).
+const SEVERITY_INFO: u8 = 6;
+
+/// Syslog facilities accepted in `SyslogFacility=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Facility {
+    /// `user` (1)
+    User,
+    /// `daemon` (3)
+    Daemon,
+    /// `local0` (16)
+    Local0,
+    /// `local1` (17)
+    Local1,
+    /// `local2` (18)
+    Local2,
+    /// `local3` (19)
+    Local3,
+    /// `local4` (20)
+    Local4,
+    /// `local5` (21)
+    Local5,
+    /// `local6` (22)
+    Local6,
+    /// `local7` (23)
+    Local7,
+}
+
+impl Facility {
+    /// Parses `user`, `daemon`, `local0` … `local7` (any case).
+    pub fn parse(text: &str) -> Result<Facility, String> {
+        Ok(match text.trim().to_ascii_lowercase().as_str() {
+            "user" => Facility::User,
+            "daemon" => Facility::Daemon,
+            "local0" => Facility::Local0,
+            "local1" => Facility::Local1,
+            "local2" => Facility::Local2,
+            "local3" => Facility::Local3,
+            "local4" => Facility::Local4,
+            "local5" => Facility::Local5,
+            "local6" => Facility::Local6,
+            "local7" => Facility::Local7,
+            _ => {
+                return Err(format!(
+                    "SyslogFacility must be user, daemon or local0..local7, got {text:?}"
+                ))
+            }
+        })
+    }
+
+    /// The facility's number.
+    pub fn code(self) -> u8 {
+        match self {
+            Facility::User => 1,
+            Facility::Daemon => 3,
+            Facility::Local0 => 16,
+            Facility::Local1 => 17,
+            Facility::Local2 => 18,
+            Facility::Local3 => 19,
+            Facility::Local4 => 20,
+            Facility::Local5 => 21,
+            Facility::Local6 => 22,
+            Facility::Local7 => 23,
+        }
+    }
+}
+
+/// `<PRI>rci-energy[pid]: line`.
+pub fn format_message(facility: Facility, pid: u32, line: &str) -> String {
+    let pri = u16::from(facility.code()) * 8 + u16::from(SEVERITY_INFO);
+    format!("<{pri}>{TAG}[{pid}]: {line}")
+}
+
+/// Sends `line` (one JSON record) to the syslog socket at `socket`.
+pub fn send(socket: &Path, facility: Facility, line: &str) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("syslog via {}: {e}", socket.display());
+    let sock = UnixDatagram::unbound().map_err(err)?;
+    sock.set_nonblocking(true).map_err(err)?;
+    let msg = format_message(facility, std::process::id(), line);
+    let sent = sock.send_to(msg.as_bytes(), socket).map_err(err)?;
+    if sent != msg.len() {
+        return Err(format!(
+            "syslog via {}: sent {sent} of {} bytes",
+            socket.display(),
+            msg.len()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priorities() {
+        assert_eq!(
+            format_message(Facility::Local0, 7, "{}"),
+            "<134>rci-energy[7]: {}"
+        );
+        assert_eq!(
+            format_message(Facility::User, 1, "x"),
+            "<14>rci-energy[1]: x"
+        );
+        assert_eq!(
+            format_message(Facility::Daemon, 1, "x"),
+            "<30>rci-energy[1]: x"
+        );
+        assert_eq!(
+            format_message(Facility::Local7, 1, "x"),
+            "<190>rci-energy[1]: x"
+        );
+    }
+
+    #[test]
+    fn parses_facilities() {
+        assert_eq!(Facility::parse("LOCAL3"), Ok(Facility::Local3));
+        assert_eq!(Facility::parse("daemon"), Ok(Facility::Daemon));
+        assert!(Facility::parse("local8").is_err());
+        assert!(Facility::parse("kern").is_err());
+    }
+
+    #[test]
+    fn sends_one_datagram_per_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let server = UnixDatagram::bind(&path).unwrap();
+        let line = r#"{"schema":"rci.job-energy","job_id":1}"#;
+        send(&path, Facility::Local5, line).unwrap();
+        send(&path, Facility::User, "second").unwrap();
+        let mut buf = [0u8; 4096];
+        let n = server.recv(&mut buf).unwrap();
+        let expected = format_message(Facility::Local5, std::process::id(), line);
+        assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), expected);
+        let n = server.recv(&mut buf).unwrap();
+        assert!(std::str::from_utf8(&buf[..n])
+            .unwrap()
+            .ends_with("]: second"));
+    }
+
+    #[test]
+    fn missing_socket_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = send(&dir.path().join("none"), Facility::Local0, "{}").unwrap_err();
+        assert!(err.starts_with("syslog via"), "{err}");
+    }
+
+    #[test]
+    fn full_queue_is_an_error_not_a_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let _server = UnixDatagram::bind(&path).unwrap();
+        // Nobody reads: the receive queue fills up and a send fails with EAGAIN.
+        let big = "x".repeat(16 * 1024);
+        let failed = (0..10_000).find_map(|_| send(&path, Facility::Local0, &big).err());
+        assert!(failed.is_some());
+    }
+}
