@@ -14,6 +14,7 @@ pub mod paths;
 pub mod plugin_state;
 pub mod record;
 pub mod report;
+pub mod spank_accounting;
 pub mod spank_config;
 pub mod spank_plugin;
 pub mod spool;

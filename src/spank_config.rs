@@ -5,6 +5,8 @@
 use std::sync::OnceLock;
 
 use crate::container_env::ContainerConfig;
+use crate::energy::EnergyConfig;
+use crate::ffi::nvml::Nvml;
 use crate::ffi::slurm;
 use crate::gpu::resolve::{NoUuidFallback, UuidByMinor};
 use crate::paths::{conf_arg, process_env, rci_conf_path};
@@ -13,6 +15,7 @@ use crate::paths::{conf_arg, process_env, rci_conf_path};
 #[derive(Debug, Clone, Default)]
 pub struct SpankConfig {
     pub container: ContainerConfig,
+    pub energy: EnergyConfig,
 }
 
 /// Loads (once per process) the configuration named by plugstack.conf's `conf=` argument, or
@@ -34,9 +37,36 @@ pub fn short_hostname() -> String {
         .unwrap_or_default()
 }
 
-/// Where UUIDs come from when /proc/driver/nvidia has no entry for a GPU.
-pub fn uuid_fallback(_cfg: &SpankConfig) -> Box<dyn UuidByMinor> {
-    Box::new(NoUuidFallback)
+/// NVML answers "which UUID has the GPU with this minor number" when /proc has no entry.
+struct NvmlUuids {
+    library: String,
+    timeout: std::time::Duration,
+    nvml: OnceLock<Result<Nvml, String>>,
+}
+
+impl UuidByMinor for NvmlUuids {
+    fn uuid_for_minor(&self, minor: u32) -> Option<String> {
+        // Opened only when /proc could not answer: dlopen + nvmlInit cost up to the timeout.
+        let nvml = self
+            .nvml
+            .get_or_init(|| Nvml::open(&self.library, self.timeout));
+        match nvml {
+            Ok(nvml) => nvml.uuid_for_minor(minor),
+            Err(_) => None,
+        }
+    }
+}
+
+/// Where UUIDs come from when /proc/driver/nvidia has no entry for a GPU: NVML, opened lazily.
+pub fn uuid_fallback(cfg: &SpankConfig) -> Box<dyn UuidByMinor> {
+    if cfg.energy.nvml_library.is_empty() {
+        return Box::new(NoUuidFallback);
+    }
+    Box::new(NvmlUuids {
+        library: cfg.energy.nvml_library.clone(),
+        timeout: cfg.energy.nvml_init_timeout,
+        nvml: OnceLock::new(),
+    })
 }
 
 #[allow(dead_code)]

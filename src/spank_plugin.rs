@@ -66,9 +66,17 @@ pub fn init(sp: Spank, _args: &[String]) -> c_int {
     0
 }
 
-/// `slurm_spank_init_post_opt`: options are known; hand the declared kind to job_submit.
-pub fn init_post_opt(sp: Spank, _args: &[String]) -> c_int {
+/// `slurm_spank_init_post_opt`: options are known; hand the declared kind to job_submit; in the
+/// job's extern step, start measuring energy.
+pub fn init_post_opt(sp: Spank, args: &[String]) -> c_int {
     let ctx = spank::context();
+    if ctx == Context::Remote && crate::spank_accounting::is_extern_step(sp) {
+        let cfg = crate::spank_config::load(args);
+        if cfg.energy.accounting {
+            crate::spank_accounting::start(sp, cfg);
+        }
+        return 0;
+    }
     if matches!(ctx, Context::Local | Context::Allocator) {
         if let Some(kind) = DECLARED_KIND.load_full() {
             if let Err(e) = sp.job_control_setenv(KIND_ENV, &kind) {
@@ -111,6 +119,14 @@ pub fn task_init(sp: Spank, args: &[String]) -> c_int {
         let w = w.strip_prefix("rci: ").unwrap_or(&w);
         eprintln!("rci: {w}");
         slurm::error(&format!("spank_rci: {w}"));
+    }
+    0
+}
+
+/// `slurm_spank_exit`: in the extern step, finish measuring and write the job's record.
+pub fn exit(sp: Spank, args: &[String]) -> c_int {
+    if spank::context() == Context::Remote && crate::spank_accounting::is_extern_step(sp) {
+        crate::spank_accounting::finish(crate::spank_config::load(args));
     }
     0
 }

@@ -231,23 +231,6 @@ pub unsafe fn entry(
     })
 }
 
-/// The uid of SlurmUser, from slurmctld's global configuration, for operator checks.
-pub fn slurm_user_id() -> Option<u32> {
-    // SAFETY: dlsym with a NUL-terminated name only reads the symbol tables.
-    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"slurm_conf".as_ptr()) };
-    if p.is_null() {
-        return None;
-    }
-    // `slurm_conf` (slurm_conf_t == slurm_ctld_conf_t in slurm.h) is the daemon's parsed
-    // slurm.conf; its layout is the one of the headers we were built against, which match the
-    // running release exactly (plugin_version check).
-    // SAFETY: `p` is the address of libslurmfull's `slurm_conf_t slurm_conf` global; the field
-    // is a plain u32 read while slurmctld holds at least the config read lock (job_submit) or
-    // the job write lock (job_modify), so it is not being rewritten.
-    let uid = unsafe { (*(p as *const sys::slurm_conf_t)).slurm_user_id };
-    Some(uid)
-}
-
 /// `init()`: a non-zero return makes slurmctld exit with a fatal error, which is what an admin
 /// wants for a broken rci.conf at start-up (the message names file and line).
 pub fn init_entry(init: fn() -> Result<String, String>) -> c_int {
@@ -301,7 +284,7 @@ macro_rules! job_submit_plugin {
                     job_desc,
                     submit_uid,
                     err_msg,
-                    $crate::ffi::job_submit::slurm_user_id(),
+                    $crate::ffi::slurm::slurm_user_id(),
                     $submit,
                 )
             }
@@ -333,7 +316,7 @@ macro_rules! __rci_job_modify {
                     job_desc,
                     submit_uid,
                     err_msg,
-                    $crate::ffi::job_submit::slurm_user_id(),
+                    $crate::ffi::slurm::slurm_user_id(),
                     $modify,
                 )
             }
@@ -363,7 +346,7 @@ macro_rules! __rci_job_modify {
                     job_desc,
                     submit_uid,
                     ::std::ptr::null_mut(),
-                    $crate::ffi::job_submit::slurm_user_id(),
+                    $crate::ffi::slurm::slurm_user_id(),
                     $modify,
                 )
             }

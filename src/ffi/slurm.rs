@@ -159,6 +159,29 @@ pub unsafe fn string_from(p: *const c_char) -> Option<String> {
     Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
 }
 
+/// The daemon's parsed slurm.conf (libslurmfull's `slurm_conf` global), if this process has one.
+fn slurm_conf() -> Option<*const super::sys::slurm_conf_t> {
+    lookup(c"slurm_conf").map(|p| p as *const super::sys::slurm_conf_t)
+}
+
+/// SlurmUser's uid, for operator checks in job_submit.
+pub fn slurm_user_id() -> Option<u32> {
+    let conf = slurm_conf()?;
+    // SAFETY: `conf` is the address of libslurmfull's `slurm_conf_t slurm_conf`, whose layout is
+    // that of the headers we were built against (the plugin_version check guarantees the same
+    // release). slurmctld calls job_submit/job_modify under locks that exclude a reconfigure,
+    // so the plain u32 is not being rewritten.
+    Some(unsafe { (*conf).slurm_user_id })
+}
+
+/// ClusterName from slurm.conf, where this process has loaded it (slurmstepd does).
+pub fn cluster_name() -> Option<String> {
+    let conf = slurm_conf()?;
+    // SAFETY: as in slurm_user_id; `cluster_name` is NULL or a NUL-terminated string owned by
+    // the configuration, which slurmstepd never rewrites while a step runs.
+    unsafe { string_from((*conf).cluster_name) }.filter(|n| !n.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -300,5 +300,20 @@ macro_rules! spank_plugin {
                 )
             }
         }
+
+        /// Step end: the extern step writes the job's energy record.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn slurm_spank_exit(
+            sp: $crate::ffi::sys::spank_t,
+            ac: ::std::ffi::c_int,
+            argv: *mut *mut ::std::ffi::c_char,
+        ) -> ::std::ffi::c_int {
+            // SAFETY: SPANK passes its live handle and plugstack.conf's argument vector.
+            unsafe {
+                $crate::ffi::spank::callback(
+                    "slurm_spank_exit", 0, sp, ac, argv, $crate::spank_plugin::exit,
+                )
+            }
+        }
     };
 }
