@@ -194,6 +194,34 @@ pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// A source file that plugin crate `krate` is built from (the core crate's library sources,
+/// include/, build.rs, plugins/<krate>/) modified after `artifact` was linked, if any.
+fn source_newer_than(artifact: &Path, krate: &str) -> Option<PathBuf> {
+    fn newest_after(path: &Path, built: SystemTime, skip: &Path) -> Option<PathBuf> {
+        if path == skip {
+            return None;
+        }
+        let meta = fs::metadata(path).ok()?;
+        if meta.is_dir() {
+            let entries = fs::read_dir(path).ok()?;
+            entries
+                .flatten()
+                .find_map(|e| newest_after(&e.path(), built, skip))
+        } else {
+            meta.modified()
+                .is_ok_and(|m| m > built)
+                .then(|| path.to_path_buf())
+        }
+    }
+    let built = fs::metadata(artifact).and_then(|m| m.modified()).ok()?;
+    let root = repo_root();
+    // src/bin is the CLI: changing it does not relink the plugins.
+    let skip = root.join("src/bin");
+    ["src", "include", "build.rs", &format!("plugins/{krate}")]
+        .iter()
+        .find_map(|p| newest_after(&root.join(p), built, &skip))
+}
+
 fn unique_dir() -> PathBuf {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now()
@@ -220,11 +248,11 @@ impl Cluster {
     /// Starts a cluster; on failure returns a message with the daemons' log tails.
     pub fn try_start(options: ClusterOptions) -> Result<Cluster, String> {
         let plugin_dir = options.plugin_dir.clone().unwrap_or_else(plugin_build_dir);
-        for (wanted, name) in [
-            (options.job_submit, "libjob_submit_rci.so"),
-            (options.spank, "libspank_rci.so"),
+        for (wanted, krate) in [
+            (options.job_submit, "job_submit_rci"),
+            (options.spank, "spank_rci"),
         ] {
-            let path = plugin_dir.join(name);
+            let path = plugin_dir.join(format!("lib{krate}.so"));
             if wanted && !path.exists() {
                 panic!(
                     "{} is missing: run `make build` first (cargo build --release -p \
@@ -232,6 +260,21 @@ impl Cluster {
                      point RCI_PLUGIN_DIR at the directory holding the plugins",
                     path.display()
                 );
+            }
+            // `cargo test` rebuilds the test binaries but not the cdylibs: refuse to test an
+            // old plugin against new tests.
+            if wanted
+                && options.plugin_dir.is_none()
+                && std::env::var_os("RCI_PLUGIN_DIR").is_none()
+            {
+                if let Some(newer) = source_newer_than(&path, krate) {
+                    panic!(
+                        "{} is older than {}: run `make build` (cargo build --release -p \
+                         job_submit_rci -p spank_rci) before the tests",
+                        path.display(),
+                        newer.display()
+                    );
+                }
             }
         }
         let dir = unique_dir();
