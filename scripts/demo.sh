@@ -55,6 +55,9 @@ show_command() {
 bold "Starting a test cluster in $DIR (job_submit: $plugins, spank: $plugins)"
 "$CLUSTER" start "$DIR" --plugin-dir "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release" \
     --job-submit "$plugins" --spank "$plugins"
+for var in $(compgen -e); do
+    case $var in SLURM_* | SBATCH_* | SALLOC_* | SRUN_*) unset "$var" ;; esac
+done
 # shellcheck source=/dev/null
 source "$DIR/env"
 cd "$DIR/work"

@@ -173,6 +173,43 @@ fn fake_nvidia_tree_matches_gres_devices() {
 }
 
 #[test]
+fn rci_conf_is_replaced_by_a_new_readable_file() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let c = cluster();
+    let _guard = common::test_lock();
+    let before = fs::metadata(c.rci_conf_path()).expect("rci.conf from the template");
+    assert!(fs::read_to_string(c.rci_conf_path())
+        .expect("read")
+        .contains(&format!("{}/fakeproc", c.dir().display())));
+    c.write_rci_conf("# replaced\n");
+    let after = fs::metadata(c.rci_conf_path()).expect("rci.conf");
+    assert_ne!(before.ino(), after.ino(), "a reload must see a new inode");
+    assert_eq!(after.permissions().mode() & 0o777, 0o644);
+    assert_eq!(
+        fs::read_to_string(c.rci_conf_path()).expect("read"),
+        "# replaced\n"
+    );
+}
+
+#[test]
+fn env_file_points_clients_at_the_cluster() {
+    let c = cluster();
+    let script = format!(
+        "env -u SLURM_CONF bash -c 'source {}/env && sinfo -h -o %P'",
+        c.dir().display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .expect("bash");
+    let partitions = assert_success(&out, "sinfo after sourcing env");
+    assert_eq!(
+        partitions.split_whitespace().collect::<Vec<_>>(),
+        ["cpu", "gpu*", "special"]
+    );
+}
+
+#[test]
 fn scontrol_record_parser_keeps_values_with_spaces_and_equals() {
     let rec = parse_scontrol_record(
         "JobId=7 JobName=my job TRES=cpu=1,mem=1000M Socks/Node=* NtasksPerN:B:S:C=0:0:*:* \

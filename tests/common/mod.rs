@@ -33,6 +33,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -358,8 +359,18 @@ impl Cluster {
     }
 
     /// A command with this cluster's SLURM_CONF, run in DIR/work (writable by every user).
+    /// Slurm variables of the test's own environment (tests run inside a Slurm job) are removed.
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if ["SLURM_", "SBATCH_", "SALLOC_", "SRUN_"]
+                .iter()
+                .any(|p| name.starts_with(p))
+            {
+                cmd.env_remove(name.as_ref());
+            }
+        }
         cmd.env("SLURM_CONF", self.slurm_conf())
             .current_dir(self.dir.join("work"));
         cmd
@@ -575,6 +586,9 @@ impl Cluster {
             .dir
             .join(format!("etc/.rci.conf.{}.tmp", std::process::id()));
         fs::write(&tmp, text).unwrap_or_else(|e| panic!("writing {}: {e}", tmp.display()));
+        // Readable by srun/sbatch of unprivileged users whatever the test's umask.
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", tmp.display()));
         fs::rename(&tmp, &path).unwrap_or_else(|e| panic!("renaming to {}: {e}", path.display()));
     }
 
