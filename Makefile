@@ -1,0 +1,60 @@
+# rci: Slurm plugins in Rust. Targets:
+#   make deps     install Slurm, munge, headers, clang, jq; create the test user (scripts/install-deps.sh)
+#   make build    release build of job_submit_rci.so, spank_rci.so and the rci CLI
+#   make lint     rustfmt check and clippy with warnings as errors
+#   make test     deps, build, lint, then every test (integration tests start real Slurm clusters)
+#   make demo     a throwaway cluster with both plugins and sample jobs (scripts/demo.sh)
+#   make install  plugins into PLUGIN_DIR and rci into BINDIR, each by atomic rename
+#   make clean    cargo clean and stop clusters left by killed test runs
+
+CARGO      ?= cargo
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+RELEASE    := $(TARGET_DIR)/release
+PLUGIN_DIR ?= /usr/lib/x86_64-linux-gnu/slurm-wlm
+BINDIR     ?= /usr/local/bin
+DESTDIR    ?=
+
+.PHONY: all deps build lint test demo install clean
+
+all: build
+
+deps:
+	scripts/install-deps.sh
+
+build:
+	$(CARGO) build --release -p job_submit_rci -p spank_rci -p rci
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Integration tests load the plugins from the release build (target/release), so tests run in
+# release too. Clusters of test binaries stop themselves when the binary exits; `reap` makes sure
+# of it before make returns, whether the tests passed or not.
+test: deps build lint
+	$(CARGO) test --workspace --release; status=$$?; scripts/rci-cluster reap; exit $$status
+
+demo: deps build
+	scripts/demo.sh
+
+# Never write over a .so that a running slurmctld/slurmstepd has mapped (SIGBUS): copy next to
+# it under a temporary name, then rename over it.
+define install_atomic
+	install -m 0755 $(1) $(dir $(2)).$(notdir $(2)).new
+	mv -f $(dir $(2)).$(notdir $(2)).new $(2)
+endef
+
+install:
+	@for f in $(RELEASE)/libjob_submit_rci.so $(RELEASE)/libspank_rci.so $(RELEASE)/rci; do \
+	    test -e $$f || { echo "$$f is missing: run \`make build\` first" >&2; exit 1; }; \
+	done
+	install -d $(DESTDIR)$(PLUGIN_DIR) $(DESTDIR)$(BINDIR)
+	$(call install_atomic,$(RELEASE)/libjob_submit_rci.so,$(DESTDIR)$(PLUGIN_DIR)/job_submit_rci.so)
+	$(call install_atomic,$(RELEASE)/libspank_rci.so,$(DESTDIR)$(PLUGIN_DIR)/spank_rci.so)
+	$(call install_atomic,$(RELEASE)/rci,$(DESTDIR)$(BINDIR)/rci)
+	@echo "Installed. Enable with JobSubmitPlugins=rci in slurm.conf and"
+	@echo "  required $(PLUGIN_DIR)/spank_rci.so  in plugstack.conf (see slurm-conf/example/)."
+
+clean:
+	-scripts/rci-cluster reap
+	$(CARGO) clean

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# make demo: starts a throwaway Slurm cluster with both rci plugins, submits sample jobs, shows
+# what Slurm made of them (scontrol show job, job output, the plugins' log lines), stops it.
+#
+#   scripts/demo.sh [--no-plugins] [--keep]
+#
+# --no-plugins runs stock Slurm (to compare); --keep leaves the cluster running and prints how
+# to use and stop it. Plugins come from ${CARGO_TARGET_DIR:-target}/release (`make build`).
+# To show a new feature, add a sample in the SAMPLES section below.
+
+# shellcheck disable=SC2016 # $VARS in the samples are for the job shell, not this one
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+CLUSTER="$SCRIPT_DIR/rci-cluster"
+
+plugins=rci keep=0
+for arg in "$@"; do
+    case $arg in
+    --no-plugins) plugins=none ;;
+    --keep) keep=1 ;;
+    *) sed -n '5,6p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+    esac
+done
+
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/slurm-demo.XXXXXX")
+cleanup() {
+    if ((keep)); then
+        echo
+        echo "Cluster left running. Use it with:  source $DIR/env"
+        echo "Stop it with:                       $CLUSTER stop $DIR && rm -rf $DIR"
+    else
+        "$CLUSTER" stop "$DIR" >/dev/null || true
+        rm -rf "$DIR"
+    fi
+}
+trap cleanup EXIT
+
+bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+indent() { sed 's/^/  /'; }
+# Prints a command line the way it could be typed again.
+show_command() {
+    local line='$' arg sq="'" escaped_sq="'\\''"
+    for arg in "$@"; do
+        if [[ $arg =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then
+            line+=" $arg"
+        else
+            line+=" '${arg//$sq/$escaped_sq}'"
+        fi
+    done
+    printf '%s\n' "$line"
+}
+
+bold "Starting a test cluster in $DIR (job_submit: $plugins, spank: $plugins)"
+"$CLUSTER" start "$DIR" --plugin-dir "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release" \
+    --job-submit "$plugins" --spank "$plugins"
+for var in $(compgen -e); do
+    case $var in SLURM_* | SBATCH_* | SALLOC_* | SRUN_*) unset "$var" ;; esac
+done
+# shellcheck source=/dev/null
+source "$DIR/env"
+cd "$DIR/work"
+sinfo -N -o '%N %P %t %G'
+
+SUBMITTED=()
+
+# submit "description" [--as USER] sbatch-args... : submits a batch job, remembers its id.
+submit() {
+    local what=$1 user=()
+    shift
+    if [[ ${1:-} == --as ]]; then
+        user=(runuser -u "$2" --)
+        shift 2
+    fi
+    bold "sbatch: $what"
+    show_command "${user[@]}" sbatch "$@"
+    local out rc=0
+    out=$("${user[@]}" timeout 30 sbatch --parsable --output="$DIR/out/%j.out" "$@" 2>&1) || rc=$?
+    printf '%s\n' "$out" | indent
+    if ((rc == 0)); then
+        SUBMITTED+=("$(tail -n 1 <<<"$out" | cut -d';' -f1)")
+    else
+        echo "  (refused, exit status $rc)"
+    fi
+}
+
+# step "description" command... : runs srun/salloc and shows its output.
+step() {
+    local what=$1
+    shift
+    bold "$what"
+    show_command "$@"
+    timeout 60 "$@" 2>&1 | indent || echo "  (exit status ${PIPESTATUS[0]})"
+}
+
+wait_done() {
+    local id=$1 state i
+    for ((i = 0; i < 300; i++)); do
+        state=$(scontrol -o show job "$id" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
+        case $state in
+        PENDING | RUNNING | CONFIGURING | COMPLETING | SUSPENDED | REQUEUED | "") sleep 0.2 ;;
+        *) return 0 ;;
+        esac
+    done
+    echo "  (job $id still $state after 60 s)"
+}
+
+show_job() {
+    local id=$1
+    wait_done "$id"
+    bold "job $id"
+    scontrol -o show job "$id" | tr ' ' '\n' |
+        grep -E '^(JobName|UserId|Partition|QOS|JobState|Reason|ExitCode|NodeList|TimeLimit|TresPerNode|TresPerJob|NumCPUs|Comment|AdminComment|Features)=' |
+        sed 's/^/  /' || true
+    if [[ -s $DIR/out/$id.out ]]; then
+        echo "  output:"
+        sed 's/^/    | /' "$DIR/out/$id.out"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# SAMPLES
+
+submit "a CPU-only job sent to the gpu partition" -p gpu -J cpu-in-gpu \
+    --wrap 'echo "ran on $SLURMD_NODENAME in partition $SLURM_JOB_PARTITION"'
+submit "a GPU job asking for two L40" -p gpu -J two-gpus --gres=gpu:l40:2 \
+    --wrap 'echo "CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES SLURM_JOB_GPUS=$SLURM_JOB_GPUS"'
+submit "a CPU job in the cpu partition" -p cpu -J cpu-job -c 2 \
+    --wrap 'echo "ran on $SLURMD_NODENAME with $SLURM_CPUS_ON_NODE CPUs"'
+if id -u rcitest >/dev/null 2>&1; then
+    submit "the same GPU job as the unprivileged user rcitest" --as rcitest -p gpu -J user-gpu \
+        --gres=gpu:1 --wrap 'echo "$(id -un): CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES"'
+fi
+step "srun: an interactive step with one GPU" \
+    srun -p gpu --gres=gpu:1 bash -c 'echo "$SLURMD_NODENAME CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES SLURM_STEP_GPUS=$SLURM_STEP_GPUS"'
+
+for id in "${SUBMITTED[@]}"; do
+    show_job "$id"
+done
+
+# ---------------------------------------------------------------------------------------------
+
+bold "What the plugins logged (slurmctld, slurmd and slurmstepd)"
+grep -h -E 'rci: |rci\]|job_submit/rci|job_submit_rci|spank_rci' "$DIR/log/slurmctld.log" "$DIR"/log/slurmd-*.log |
+    tail -n 40 | sed 's/^/  /' ||
+    echo "  (none)"
