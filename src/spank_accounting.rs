@@ -67,7 +67,9 @@ fn job_gpus(sp: Spank, cfg: &SpankConfig, node: &str) -> Vec<GpuInfo> {
             .collect(),
         Resolution::NoGpus => Vec::new(),
         Resolution::Unresolved { reason } => {
-            slurm::error(&format!("spank_rci: accounting: GPUs not identified: {reason}"));
+            slurm::error(&format!(
+                "spank_rci: accounting: GPUs not identified: {reason}"
+            ));
             sp.getenv("SLURM_JOB_GPUS")
                 .unwrap_or_default()
                 .split(',')
@@ -85,9 +87,7 @@ fn job_gpus(sp: Spank, cfg: &SpankConfig, node: &str) -> Vec<GpuInfo> {
 /// Starts measuring the job on this node (extern step, init_post_opt, root).
 pub fn start(sp: Spank, cfg: &SpankConfig) {
     let energy = &cfg.energy;
-    let node = sp
-        .getenv("SLURMD_NODENAME")
-        .unwrap_or_else(short_hostname);
+    let node = sp.getenv("SLURMD_NODENAME").unwrap_or_else(short_hostname);
     let uid = sp.item_u32(sys::S_JOB_UID).unwrap_or(u32::MAX);
     let env = |name: &str| sp.getenv(name).unwrap_or_default();
     let array_job_id = sp.item_u32(sys::S_JOB_ARRAY_ID).filter(|&id| id != 0);
@@ -137,6 +137,8 @@ pub fn finish(cfg: &SpankConfig) {
     let job_id = facts.job_id;
     let record = build_record(facts, measured.cpu, measured.gpus, &cfg.energy);
     for e in emit(&record, &cfg.energy) {
-        slurm::error(&format!("spank_rci: accounting record for job {job_id}: {e}"));
+        slurm::error(&format!(
+            "spank_rci: accounting record for job {job_id}: {e}"
+        ));
     }
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
-use crate::ffi::slurm;
 use crate::container_env::plan_for_step;
+use crate::ffi::slurm;
 use crate::ffi::spank::{self, Context, OptionSpec, Spank};
 use crate::gpu::resolve::StepKind;
 
@@ -107,7 +107,13 @@ pub fn task_init(sp: Spank, args: &[String]) -> c_int {
         .getenv("SLURMD_NODENAME")
         .unwrap_or_else(|| crate::spank_config::short_hostname());
     let fallback = crate::spank_config::uuid_fallback(&cfg);
-    let plan = plan_for_step(container, step, |name| sp.getenv(name), &node, fallback.as_ref());
+    let plan = plan_for_step(
+        container,
+        step,
+        |name| sp.getenv(name),
+        &node,
+        fallback.as_ref(),
+    );
     let mut problems = plan.warnings.clone();
     for (name, value) in &plan.set {
         if let Err(e) = sp.setenv(name, value) {

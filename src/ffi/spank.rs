@@ -296,7 +296,12 @@ macro_rules! spank_plugin {
             // SAFETY: SPANK passes its live handle and plugstack.conf's argument vector.
             unsafe {
                 $crate::ffi::spank::callback(
-                    "slurm_spank_task_init", 0, sp, ac, argv, $crate::spank_plugin::task_init,
+                    "slurm_spank_task_init",
+                    0,
+                    sp,
+                    ac,
+                    argv,
+                    $crate::spank_plugin::task_init,
                 )
             }
         }
@@ -311,7 +316,12 @@ macro_rules! spank_plugin {
             // SAFETY: SPANK passes its live handle and plugstack.conf's argument vector.
             unsafe {
                 $crate::ffi::spank::callback(
-                    "slurm_spank_exit", 0, sp, ac, argv, $crate::spank_plugin::exit,
+                    "slurm_spank_exit",
+                    0,
+                    sp,
+                    ac,
+                    argv,
+                    $crate::spank_plugin::exit,
                 )
             }
         }
