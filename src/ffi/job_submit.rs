@@ -353,3 +353,88 @@ macro_rules! __rci_job_modify {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn panicking_policy(_req: &JobRequest) -> Verdict {
+        panic!("policy bug")
+    }
+
+    fn accepting_policy(req: &JobRequest) -> Verdict {
+        assert_eq!(req.partition.as_deref(), None);
+        assert_eq!(req.time_limit, TimeLimit::Unset);
+        Verdict::accept()
+    }
+
+    fn empty_desc() -> job_desc_msg_t {
+        // SAFETY: job_desc_msg_t is plain C data; all-zero is a valid value (NULL strings,
+        // zero numbers), as slurm_init_job_desc_msg's memset does before setting NO_VALs.
+        let mut d: job_desc_msg_t = unsafe { std::mem::zeroed() };
+        d.time_limit = sys::NO_VAL;
+        d.job_id = sys::NO_VAL;
+        d.het_job_offset = sys::NO_VAL;
+        d
+    }
+
+    #[test]
+    fn a_panicking_policy_becomes_an_error_code_through_the_real_entry() {
+        let mut desc = empty_desc();
+        let mut err: *mut c_char = std::ptr::null_mut();
+        // SAFETY: a valid, zero-initialised descriptor and err_msg slot owned by this test.
+        let rc = unsafe {
+            entry(
+                "job_submit/rci",
+                Origin::Submit,
+                &mut desc,
+                1000,
+                &mut err,
+                None,
+                panicking_policy,
+            )
+        };
+        assert_eq!(rc, INTERNAL_RC);
+        assert!(err.is_null(), "nothing was allocated outside Slurm");
+    }
+
+    #[test]
+    fn an_unchanged_accept_returns_success_without_touching_slurm_memory() {
+        let mut desc = empty_desc();
+        // SAFETY: as above; 22.05's job_modify passes no err_msg, NULL is allowed.
+        let rc = unsafe {
+            entry(
+                "job_modify/rci",
+                Origin::Modify,
+                &mut desc,
+                0,
+                std::ptr::null_mut(),
+                None,
+                accepting_policy,
+            )
+        };
+        assert_eq!(rc, sys::SLURM_SUCCESS as c_int);
+    }
+
+    #[test]
+    fn null_descriptor_is_an_error_not_a_crash() {
+        // SAFETY: entry checks for NULL before dereferencing.
+        let rc = unsafe {
+            entry(
+                "job_submit/rci",
+                Origin::Submit,
+                std::ptr::null_mut(),
+                0,
+                std::ptr::null_mut(),
+                None,
+                accepting_policy,
+            )
+        };
+        assert_eq!(rc, INTERNAL_RC);
+    }
+
+    #[test]
+    fn root_user_name_resolves() {
+        assert_eq!(user_name(0).as_deref(), Some("root"));
+    }
+}

@@ -1,0 +1,180 @@
+//! Both plugins load into a real Slurm: slurmctld runs job_submit_rci.so, sbatch/srun/slurmstepd
+//! run spank_rci.so, the .so files export exactly what Slurm looks up and bind lazily.
+
+mod common;
+
+use common::{
+    assert_success, plugin_build_dir, shared_cluster, stderr_of, Cluster, ClusterOptions,
+};
+use std::process::Command;
+
+fn cluster() -> &'static Cluster {
+    shared_cluster(ClusterOptions::plugins())
+}
+
+fn tool(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(out.status.success(), "{program} {args:?} failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn defined_symbols(lib: &str) -> Vec<String> {
+    let path = plugin_build_dir().join(lib);
+    let text = tool("nm", &["-D", "--defined-only", path.to_str().unwrap()]);
+    let mut names: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn job_submit_plugin_exports_exactly_what_slurmctld_looks_up() {
+    assert_eq!(
+        defined_symbols("libjob_submit_rci.so"),
+        [
+            "init",
+            "job_modify",
+            "job_submit",
+            "plugin_name",
+            "plugin_type",
+            "plugin_version"
+        ]
+    );
+}
+
+#[test]
+fn spank_plugin_exports_only_the_callbacks_it_implements() {
+    assert_eq!(
+        defined_symbols("libspank_rci.so"),
+        [
+            "plugin_name",
+            "plugin_type",
+            "plugin_version",
+            "slurm_spank_exit",
+            "slurm_spank_init",
+            "slurm_spank_init_post_opt",
+            "slurm_spank_task_init",
+        ]
+    );
+}
+
+#[test]
+fn plugins_bind_lazily_and_do_not_link_libslurm() {
+    for lib in ["libjob_submit_rci.so", "libspank_rci.so"] {
+        let path = plugin_build_dir().join(lib);
+        let dynamic = tool("readelf", &["-d", path.to_str().unwrap()]);
+        assert!(!dynamic.contains("BIND_NOW"), "{lib} binds now:\n{dynamic}");
+        assert!(
+            !dynamic.contains("FLAGS_1") || !dynamic.contains(" NOW"),
+            "{lib}:\n{dynamic}"
+        );
+        assert!(
+            !dynamic.contains("libslurm"),
+            "{lib} links libslurm:\n{dynamic}"
+        );
+    }
+}
+
+#[test]
+fn slurmctld_loads_job_submit_rci() {
+    let c = cluster();
+    let config = assert_success(
+        &c.run("scontrol", &["show", "config"]),
+        "scontrol show config",
+    );
+    assert!(
+        config
+            .lines()
+            .any(|l| l.starts_with("JobSubmitPlugins") && l.contains("rci")),
+        "{config}"
+    );
+    let log = c.slurmctld_log();
+    assert!(
+        log.contains("job_submit/rci: loaded"),
+        "no load line in slurmctld.log:\n{log}"
+    );
+}
+
+#[test]
+fn sbatch_shows_the_message_job_submit_put_in_err_msg() {
+    // A CPU-only job aimed at the GPU partition is rerouted; the reason reaches the user through
+    // err_msg, which must have been allocated by Slurm's xmalloc for sbatch to print it.
+    let c = cluster();
+    let (id, _out, err) = c
+        .sbatch(&["-p", "gpu", "--hold"], "true")
+        .expect("sbatch accepted");
+    assert!(
+        err.contains("rci: job has no GPU request; partition gpu -> cpu"),
+        "stderr: {err}"
+    );
+    assert_eq!(c.scontrol_show_job(id)["Partition"], "cpu");
+    c.run("scancel", &[&id.to_string()]);
+}
+
+#[test]
+fn spank_rci_loads_in_sbatch_srun_and_slurmstepd() {
+    let c = cluster();
+    let (id, _out, err) = c
+        .sbatch(&["-v", "-p", "cpu"], "echo batch-ran")
+        .expect("sbatch accepted");
+    assert!(
+        err.contains("spank_rci: loaded in allocator (sbatch/salloc) context"),
+        "{err}"
+    );
+    assert_eq!(c.wait_job_done(id, common::JOB_TIMEOUT), "COMPLETED");
+    assert!(c.job_output(id).contains("batch-ran"));
+
+    let out = c.srun(&["-v", "-p", "cpu", "echo", "step-ran"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("step-ran"));
+    assert!(stderr_of(&out).contains("spank_rci: loaded in local (srun) context"));
+
+    let slurmd = c.slurmd_log("cpu01");
+    assert!(
+        slurmd.contains("spank_rci: loaded in remote (slurmstepd) context"),
+        "{slurmd}"
+    );
+    assert!(
+        slurmd.contains("spank_rci: loaded in slurmd context"),
+        "{slurmd}"
+    );
+}
+
+#[test]
+fn slurmctld_survives_a_thousand_submissions() {
+    let c = cluster();
+    // One shell loop rather than 1000 test-harness processes: the point is slurmctld's health
+    // after 1000 calls through job_submit (xmalloc'd err_msg and partition rewrites each time).
+    let script = "ok=0; for i in $(seq 1000); do \
+                  sbatch -Q --hold -J burst -p gpu --wrap true >/dev/null 2>&1 && ok=$((ok+1)); \
+                  done; echo $ok";
+    let out = c.run_full(
+        None,
+        std::time::Duration::from_secs(600),
+        "bash",
+        &["-c", script],
+        None,
+    );
+    let accepted = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(accepted, "1000", "stderr: {}", stderr_of(&out));
+    let pending = assert_success(
+        &c.run("squeue", &["-h", "-n", "burst", "-o", "%P", "-t", "PD"]),
+        "squeue",
+    );
+    assert_eq!(pending.lines().count(), 1000);
+    assert!(
+        pending.lines().all(|p| p == "cpu"),
+        "every burst job was rerouted"
+    );
+    assert!(c
+        .running_daemons()
+        .iter()
+        .any(|(name, _)| name == "slurmctld"));
+    assert_success(&c.run("scancel", &["-n", "burst"]), "scancel");
+    assert_success(&c.run("scontrol", &["ping"]), "scontrol ping");
+}
