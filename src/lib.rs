@@ -5,8 +5,13 @@
 //! thin shells that expand the export macros defined in [`ffi`].
 #![deny(unsafe_code)]
 
+pub mod config;
+pub mod explain;
 pub mod guard;
 pub mod job;
+pub mod policy;
+pub mod slurm_time;
+pub mod tres;
 
 #[allow(unsafe_code)]
 pub mod ffi;
