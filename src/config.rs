@@ -21,7 +21,9 @@
 //! Other modules add their own keys through the extension point in [`Config::set_extension_key`].
 
 use crate::job::TimeLimit;
-use crate::policy::kinds::{Glob, JobKind, KindRule, RuleOrigin, ScriptPattern, BUILTIN_RULES};
+use crate::policy::kinds::{
+    Glob, JobKind, KindRule, RuleOrigin, ScriptPattern, ScriptScan, BUILTIN_RULES,
+};
 use crate::slurm_time::{format_minutes, parse_time};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::fmt;
@@ -188,8 +190,11 @@ const HOSTING_HINT: &str = "ask the admins for an approved hosting slot";
 pub struct KindsConfig {
     /// Indexed by [`JobKind::index`].
     pub policies: [KindPolicy; 5],
-    /// rci.conf's rules in file order, then the built-in ones (unless switched off).
-    pub rules: Vec<KindRule>,
+    /// rci.conf's rules in file order, then the built-in ones (unless switched off). Change
+    /// them with [`KindsConfig::set_rules`], which keeps `scan` in step.
+    pub(crate) rules: Vec<KindRule>,
+    /// The `Script=` conditions of `rules`, grouped for scanning.
+    pub(crate) scan: ScriptScan,
     pub default_rules: bool,
 }
 
@@ -204,12 +209,29 @@ impl Default for KindsConfig {
         KindsConfig {
             policies,
             rules: Vec::new(),
+            scan: ScriptScan::default(),
             default_rules: true,
         }
     }
 }
 
 impl KindsConfig {
+    /// The detection rules, in the order they are tried.
+    pub fn rules(&self) -> &[KindRule] {
+        &self.rules
+    }
+
+    /// Replaces the detection rules (and regroups their script patterns).
+    pub fn set_rules(&mut self, rules: Vec<KindRule>) {
+        self.scan = ScriptScan::build(&rules);
+        self.rules = rules;
+    }
+
+    /// The grouped script scan of the rules.
+    pub fn scan(&self) -> &ScriptScan {
+        &self.scan
+    }
+
     /// The policy of `kind`.
     pub fn policy(&self, kind: JobKind) -> &KindPolicy {
         // The array has one entry per kind; the fallback is never taken.
@@ -275,7 +297,7 @@ impl Default for Config {
             admin_users: Vec::new(),
             update_max_time: None,
         };
-        cfg.kinds.rules = builtin_rules();
+        cfg.kinds.set_rules(builtin_rules());
         cfg
     }
 }
@@ -600,9 +622,11 @@ struct Parser {
 
 impl Parser {
     fn new(path: &str) -> Parser {
-        let mut cfg = Config::default();
-        cfg.source = path.to_owned();
-        cfg.kinds.rules.clear();
+        let mut cfg = Config {
+            source: path.to_owned(),
+            ..Config::default()
+        };
+        cfg.kinds.set_rules(Vec::new());
         Parser {
             path: path.to_owned(),
             cfg,
@@ -635,10 +659,11 @@ impl Parser {
             });
         }
         let mut cfg = self.cfg;
-        cfg.kinds.rules = self.config_rules;
+        let mut rules = self.config_rules;
         if cfg.kinds.default_rules {
-            cfg.kinds.rules.extend(builtin_rules());
+            rules.extend(builtin_rules());
         }
+        cfg.kinds.set_rules(rules);
         if cfg.routing.default_partition.is_some() {
             cfg.routing.default_partition_source = DefaultPartitionSource::Config;
         }

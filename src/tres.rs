@@ -121,7 +121,7 @@ fn entry_request(entry: &str) -> GpuRequest {
         Some(count) => Some(count),
         // Without `=`, a last component made of digits (and a suffix) is the count; a
         // non-numeric one is the type (`gpu:a100` asks for one a100).
-        None => parts.last().filter(|last| looks_like_count(last)),
+        None => parts.next_back().filter(|last| looks_like_count(last)),
     };
     match count_text {
         None => GpuRequest::Gpus(1),

@@ -4,7 +4,9 @@
 //! Classification, in order:
 //! 1. the admin's `KindRule` lines in file order, then the built-in rules (unless
 //!    `DefaultKindRules=no`); the first rule whose conditions all match gives the detected kind;
-//! 2. otherwise `interactive` when the request has no batch script (salloc, srun), else `batch`;
+//! 2. otherwise `interactive` when the request has no batch script (salloc, srun), else `batch`
+//!    (sbatch sends the script with the first het component only, so later components without
+//!    one fall back to `batch`);
 //! 3. a kind the user declared (`--rci-kind`, reaching us as `RCI_KIND` in the SPANK job env)
 //!    replaces the detected kind only when it is stricter, i.e. when its effective MaxTime for this
 //!    user is smaller (unlimited is the loosest). A declaration can make a job stricter, never
@@ -216,6 +218,8 @@ fn is_blank(b: u8) -> bool {
 pub struct ScriptPattern {
     text: Box<str>,
     words: Vec<Glob>,
+    /// The longest literal run of the first word: every match contains it.
+    literal: Box<[u8]>,
     finder: Finder<'static>,
 }
 
@@ -241,6 +245,7 @@ impl ScriptPattern {
         let finder = Finder::new(literal.as_bytes()).into_owned();
         Ok(ScriptPattern {
             text: text.into(),
+            literal: literal.as_bytes().into(),
             words,
             finder,
         })
@@ -253,65 +258,13 @@ impl ScriptPattern {
 
     /// The byte offset of the first word where the pattern matches outside comments, if any.
     pub fn find_in(&self, script: &str) -> Option<usize> {
-        let bytes = script.as_bytes();
-        let mut pos = 0usize;
-        // Start of the line holding the current hit, how far back newlines were already looked
-        // for, where a comment starts on this line (if found yet) and how far it was looked for.
-        let mut line_start = 0usize;
-        let mut newline_scanned = 0usize;
-        let mut comment_at: Option<usize> = None;
-        let mut comment_scanned = 0usize;
-        while let Some(rel) = bytes.get(pos..).and_then(|rest| self.finder.find(rest)) {
-            let hit = pos + rel;
-            if let Some(nl) = bytes
-                .get(newline_scanned..hit)
-                .and_then(|gap| memchr::memrchr(b'\n', gap))
-            {
-                line_start = newline_scanned + nl + 1;
-                comment_at = None;
-                comment_scanned = line_start;
-            }
-            newline_scanned = hit;
-            if comment_at.is_none() {
-                comment_at = find_comment_start(bytes, line_start, comment_scanned, hit);
-                comment_scanned = hit;
-            }
-            if comment_at.is_some_and(|c| c <= hit) {
-                // The rest of this line is a comment: continue on the next line.
-                match bytes
-                    .get(hit..)
-                    .and_then(|rest| memchr::memchr(b'\n', rest))
-                {
-                    Some(nl) => {
-                        pos = hit + nl + 1;
-                        line_start = pos;
-                        newline_scanned = pos;
-                        comment_at = None;
-                        comment_scanned = pos;
-                        continue;
-                    }
-                    None => return None,
-                }
-            }
-            let mut word_start = hit;
-            while word_start > line_start
-                && bytes
-                    .get(word_start - 1)
-                    .is_some_and(|&b| !is_word_separator(b))
-            {
-                word_start -= 1;
-            }
-            let word_end = word_end_from(bytes, hit);
-            if self.matches_at(script, word_start, word_end) {
-                return Some(word_start);
-            }
-            pos = word_end.max(hit + 1);
-        }
-        None
+        scan_words(&self.finder, script, |start, end| {
+            self.matches_at(script, start, end)
+        })
     }
 
     /// Does the pattern match the words starting with `script[start..end]`?
-    fn matches_at(&self, script: &str, start: usize, end: usize) -> bool {
+    pub fn matches_at(&self, script: &str, start: usize, end: usize) -> bool {
         let Some(word) = script.get(start..end) else {
             return false;
         };
@@ -346,6 +299,68 @@ impl ScriptPattern {
     }
 }
 
+/// Visits, in order, each word outside comments that contains a hit of `finder`, as
+/// `(word start, word end)`, until `on_word` returns true; returns that word's start.
+///
+/// Linear in the script: newlines and comment starts are looked for incrementally, and the
+/// search resumes after each visited word, so no byte is looked at more than a few times.
+fn scan_words(
+    finder: &Finder<'_>,
+    script: &str,
+    mut on_word: impl FnMut(usize, usize) -> bool,
+) -> Option<usize> {
+    let bytes = script.as_bytes();
+    let mut pos = 0usize;
+    // Start of the line holding the current hit, how far back newlines were already looked
+    // for, where a comment starts on this line (if found yet) and how far it was looked for.
+    let mut line_start = 0usize;
+    let mut newline_scanned = 0usize;
+    let mut comment_at: Option<usize> = None;
+    let mut comment_scanned = 0usize;
+    while let Some(rel) = bytes.get(pos..).and_then(|rest| finder.find(rest)) {
+        let hit = pos + rel;
+        if let Some(nl) = bytes
+            .get(newline_scanned..hit)
+            .and_then(|gap| memchr::memrchr(b'\n', gap))
+        {
+            line_start = newline_scanned + nl + 1;
+            comment_at = None;
+            comment_scanned = line_start;
+        }
+        newline_scanned = hit;
+        if comment_at.is_none() {
+            comment_at = find_comment_start(bytes, line_start, comment_scanned, hit);
+            comment_scanned = hit;
+        }
+        if comment_at.is_some_and(|c| c <= hit) {
+            // The rest of this line is a comment: continue on the next line.
+            let nl = bytes
+                .get(hit..)
+                .and_then(|rest| memchr::memchr(b'\n', rest))?;
+            pos = hit + nl + 1;
+            line_start = pos;
+            newline_scanned = pos;
+            comment_at = None;
+            comment_scanned = pos;
+            continue;
+        }
+        let mut word_start = hit;
+        while word_start > line_start
+            && bytes
+                .get(word_start - 1)
+                .is_some_and(|&b| !is_word_separator(b))
+        {
+            word_start -= 1;
+        }
+        let word_end = word_end_from(bytes, hit);
+        if on_word(word_start, word_end) {
+            return Some(word_start);
+        }
+        pos = word_end.max(hit + 1);
+    }
+    None
+}
+
 fn word_end_from(bytes: &[u8], from: usize) -> usize {
     let mut end = from;
     while bytes.get(end).is_some_and(|&b| !is_word_separator(b)) {
@@ -371,6 +386,152 @@ fn find_comment_start(bytes: &[u8], line_start: usize, from: usize, to: usize) -
         search += rel + 1;
     }
     None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scanning for all Script= rules at once
+// ---------------------------------------------------------------------------------------------
+
+/// Rules with an index at or above this are not grouped; they are scanned one by one.
+pub const SCAN_LIMIT: usize = 256;
+
+/// Shortest literal a group may search for (shorter ones would hit too often), unless a
+/// pattern's own literal is shorter.
+const MIN_GROUP_LITERAL: usize = 4;
+
+/// Above this many script rules the groups are not optimised (only identical literals merge),
+/// keeping config loading cheap.
+const GREEDY_LIMIT: usize = 64;
+
+/// Which rules' `Script=` conditions matched a script.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanHits([u64; SCAN_LIMIT / 64]);
+
+impl ScanHits {
+    fn set(&mut self, rule: usize) {
+        if let Some(word) = self.0.get_mut(rule / 64) {
+            *word |= 1u64 << (rule % 64);
+        }
+    }
+
+    /// True when rule `rule`'s Script condition matched (false for rules beyond the limit).
+    pub fn get(&self, rule: usize) -> bool {
+        self.0
+            .get(rule / 64)
+            .is_some_and(|word| word & (1u64 << (rule % 64)) != 0)
+    }
+}
+
+/// One substring search serving several script patterns.
+#[derive(Debug, Clone)]
+struct ScanGroup {
+    finder: Finder<'static>,
+    /// Rule indices whose pattern literal contains the group's literal.
+    members: Vec<usize>,
+}
+
+/// Every `Script=` condition of a rule list, searched with as few passes over the script as
+/// possible: patterns are grouped under a shared literal (`jupyter` serves `jupyter-lab`,
+/// `jupyter lab` and `jupyterhub-singleuser`), chosen greedily at config load. Each group costs
+/// one linear pass; each word holding a hit is checked against the group's patterns.
+#[derive(Debug, Clone, Default)]
+pub struct ScriptScan {
+    groups: Vec<ScanGroup>,
+}
+
+impl ScriptScan {
+    /// Builds the groups for `rules` (indices refer to this slice).
+    pub fn build(rules: &[KindRule]) -> ScriptScan {
+        let patterns: Vec<(usize, &[u8])> = rules
+            .iter()
+            .enumerate()
+            .take(SCAN_LIMIT)
+            .filter_map(|(i, r)| Some((i, &*r.script.as_ref()?.literal)))
+            .collect();
+        let mut uncovered: Vec<(usize, &[u8])> = patterns;
+        let mut groups: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
+        let greedy = uncovered.len() <= GREEDY_LIMIT;
+        while let Some(&(_, first_literal)) = uncovered.first() {
+            let chosen: Vec<u8> = if greedy {
+                best_cover(&uncovered).unwrap_or_else(|| first_literal.to_vec())
+            } else {
+                first_literal.to_vec()
+            };
+            let (covered, rest): (Vec<_>, Vec<_>) = uncovered
+                .into_iter()
+                .partition(|(_, lit)| memchr::memmem::find(lit, &chosen).is_some());
+            uncovered = rest;
+            let members = covered.into_iter().map(|(i, _)| i).collect();
+            groups.push((chosen, members));
+        }
+        ScriptScan {
+            groups: groups
+                .into_iter()
+                .map(|(literal, members)| ScanGroup {
+                    finder: Finder::new(&literal).into_owned(),
+                    members,
+                })
+                .collect(),
+        }
+    }
+
+    /// Number of passes a script costs.
+    pub fn passes(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Which of `rules`' Script conditions match `script`.
+    pub fn run(&self, rules: &[KindRule], script: &str) -> ScanHits {
+        let mut hits = ScanHits::default();
+        for group in &self.groups {
+            let mut remaining = group.members.len();
+            scan_words(&group.finder, script, |start, end| {
+                for &member in &group.members {
+                    if hits.get(member) {
+                        continue;
+                    }
+                    let matched = rules
+                        .get(member)
+                        .and_then(|r| r.script.as_ref())
+                        .is_some_and(|p| p.matches_at(script, start, end));
+                    if matched {
+                        hits.set(member);
+                        remaining = remaining.saturating_sub(1);
+                    }
+                }
+                remaining == 0
+            });
+        }
+        hits
+    }
+}
+
+/// The substring (of at least [`MIN_GROUP_LITERAL`] bytes, or a whole short literal) of one of
+/// the uncovered literals that is contained in the most of them; ties go to the longer one.
+fn best_cover(uncovered: &[(usize, &[u8])]) -> Option<Vec<u8>> {
+    let mut best: Option<(usize, usize, &[u8])> = None;
+    for &(_, literal) in uncovered {
+        let min_len = MIN_GROUP_LITERAL.min(literal.len()).max(1);
+        for start in 0..literal.len() {
+            for end in (start + min_len)..=literal.len() {
+                let Some(candidate) = literal.get(start..end) else {
+                    continue;
+                };
+                let cover = uncovered
+                    .iter()
+                    .filter(|(_, other)| memchr::memmem::find(other, candidate).is_some())
+                    .count();
+                let better = match best {
+                    None => true,
+                    Some((c, len, _)) => (cover, candidate.len()) > (c, len),
+                };
+                if better {
+                    best = Some((cover, candidate.len(), candidate));
+                }
+            }
+        }
+    }
+    best.map(|(_, _, literal)| literal.to_vec())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,8 +565,24 @@ pub struct KindRule {
 }
 
 impl KindRule {
-    /// True when every condition of the rule holds for `req`.
+    /// True when every condition of the rule holds for `req` (scanning the script for this rule
+    /// alone; classification scans for all rules at once).
     pub fn matches(&self, req: &JobRequest, default_partition: Option<&str>) -> bool {
+        if !self.fields_match(req, default_partition) {
+            return false;
+        }
+        match &self.script {
+            None => true,
+            Some(pattern) => req
+                .script
+                .as_deref()
+                .and_then(|s| pattern.find_in(s))
+                .is_some(),
+        }
+    }
+
+    /// The conditions other than `Script=`.
+    fn fields_match(&self, req: &JobRequest, default_partition: Option<&str>) -> bool {
         if let Some(glob) = &self.name {
             if !req.name.as_deref().is_some_and(|n| glob.matches(n)) {
                 return false;
@@ -422,15 +599,6 @@ impl KindRule {
                 None => default_partition.is_some_and(|p| glob.matches(p)),
             };
             if !hit {
-                return false;
-            }
-        }
-        if let Some(pattern) = &self.script {
-            if !req
-                .script
-                .as_deref()
-                .is_some_and(|s| pattern.find_in(s).is_some())
-            {
                 return false;
             }
         }
@@ -505,15 +673,29 @@ pub fn classify(cfg: &Config, req: &JobRequest) -> Result<Classification, String
         })?),
     };
     let default_partition = cfg.routing.default_partition.as_deref();
-    let (detected, detected_by) = match cfg
-        .kinds
-        .rules
-        .iter()
-        .position(|rule| rule.matches(req, default_partition))
-        .and_then(|i| Some((cfg.kinds.rules.get(i)?.kind, DetectedBy::Rule(i))))
-    {
+    let rules = cfg.kinds.rules();
+    let mut hits: Option<ScanHits> = None;
+    let matching = rules.iter().enumerate().find(|&(i, rule)| {
+        if !rule.fields_match(req, default_partition) {
+            return false;
+        }
+        let (Some(pattern), Some(script)) = (&rule.script, req.script.as_deref()) else {
+            return rule.script.is_none();
+        };
+        if i < SCAN_LIMIT {
+            hits.get_or_insert_with(|| cfg.kinds.scan().run(rules, script))
+                .get(i)
+        } else {
+            pattern.find_in(script).is_some()
+        }
+    });
+    let (detected, detected_by) = match matching.map(|(i, rule)| (rule.kind, DetectedBy::Rule(i))) {
         Some(found) => found,
-        None if req.script.is_none() => (JobKind::Interactive, DetectedBy::NoScript),
+        // sbatch sends the script with the first het component only: a later component without
+        // one may belong to a batch job, so it falls back to batch rather than interactive.
+        None if req.script.is_none() && req.het_job_offset.unwrap_or(0) == 0 => {
+            (JobKind::Interactive, DetectedBy::NoScript)
+        }
         None => (JobKind::Batch, DetectedBy::Fallback),
     };
     let kind = match declared {
@@ -567,7 +749,8 @@ pub enum TimeSource {
 }
 
 impl TimeSource {
-    fn key(self) -> &'static str {
+    /// The rci.conf key this source names.
+    pub fn key(self) -> &'static str {
         match self {
             TimeSource::DefaultTime => "DefaultTime",
             TimeSource::MaxTime => "MaxTime",
@@ -649,11 +832,13 @@ pub fn time_message(
     outcome: &TimeOutcome,
     prefix: &str,
 ) -> Option<String> {
-    let hint = policy
-        .hint
-        .as_deref()
-        .map(|h| format!("; {h}"))
-        .unwrap_or_default();
+    let hint = || {
+        policy
+            .hint
+            .as_deref()
+            .map(|h| format!("; {h}"))
+            .unwrap_or_default()
+    };
     let whose = |source: TimeSource| match source {
         TimeSource::AllowMaxTime => format!("{} for allowed {kind} jobs", source.key()),
         _ => format!("{} for {kind} jobs", source.key()),
@@ -670,20 +855,22 @@ pub fn time_message(
             minutes,
             source,
         } => Some(format!(
-            "rci: {prefix}{kind} job; time limit {} capped to {} ({}{hint})",
+            "rci: {prefix}{kind} job; time limit {} capped to {} ({}{})",
             crate::slurm_time::format_limit(requested),
             format_minutes(minutes),
-            whose(source)
+            whose(source),
+            hint()
         )),
         TimeOutcome::Rejected {
             requested,
             max,
             source,
         } => Some(format!(
-            "rci: {prefix}{kind} job; time limit {} is above {} ({}{hint}); use --time={} or less",
+            "rci: {prefix}{kind} job; time limit {} is above {} ({}{}); use --time={} or less",
             crate::slurm_time::format_limit(requested),
             format_minutes(max),
             whose(source),
+            hint(),
             format_minutes(max)
         )),
     }
@@ -809,12 +996,89 @@ mod tests {
         assert!(p.find_in(&late).is_some());
     }
 
+    fn builtin_config() -> Config {
+        Config::parse(
+            "KindRule=server Script=my-server\nKindRule=vm Script=\"virt *\"",
+            "t",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn builtin_patterns_share_passes() {
+        let cfg = builtin_config();
+        let scripts = cfg
+            .kinds
+            .rules()
+            .iter()
+            .filter(|r| r.script.is_some())
+            .count();
+        assert_eq!(scripts, 13);
+        assert!(
+            cfg.kinds.scan().passes() <= 8,
+            "{} passes for {scripts} patterns",
+            cfg.kinds.scan().passes()
+        );
+    }
+
+    #[test]
+    fn grouped_scan_agrees_with_single_scans() {
+        let cfg = builtin_config();
+        let rules = cfg.kinds.rules();
+        for script in [
+            "#!/bin/sh\njupyter lab --port 1\n",
+            "jupyter-lab\nuvicorn a\ngunicorn b\n",
+            "# jupyter lab\nunicorn uvicornx /x/gunicorn\n",
+            "qemu-kvm -m 1\nqemu-system-x86_64\nvirt install\nmy-server\n",
+            "python -m streamlit run a.py\nbatchspawner-singleuser jupyterhub-singleuser\n",
+            "",
+        ] {
+            let hits = cfg.kinds.scan().run(rules, script);
+            for (i, rule) in rules.iter().enumerate() {
+                if let Some(p) = &rule.script {
+                    assert_eq!(
+                        hits.get(i),
+                        p.find_in(script).is_some(),
+                        "rule {} on {script:?}",
+                        rule.text
+                    );
+                }
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn script_scan_never_panics(script in "\\PC{0,200}", pat in "[a-z*?]{1,6}( [a-z]{1,4})?") {
             if let Ok(p) = ScriptPattern::new(&pat) {
                 let _ = p.find_in(&script);
             }
+        }
+
+        #[test]
+        fn grouped_scan_agrees_on_random_scripts(
+            lines in proptest::collection::vec(
+                "(#|  )?(jupyter|lab|-lab|uvicorn|gunicorn|qemu-|kvm|system-x|streamlit|run|virt|my-server|/|;| |\\t|x)*",
+                0..8,
+            )
+        ) {
+            let cfg = builtin_config();
+            let rules = cfg.kinds.rules();
+            let script = lines.join("\n");
+            let hits = cfg.kinds.scan().run(rules, &script);
+            for (i, rule) in rules.iter().enumerate() {
+                if let Some(p) = &rule.script {
+                    prop_assert_eq!(hits.get(i), p.find_in(&script).is_some(), "{} on {:?}", rule.text, script);
+                }
+            }
+            // classification by the grouped scan picks the first rule that matches on its own
+            let req = JobRequest { script: Some(script.clone()), ..Default::default() };
+            let expected = rules.iter().position(|r| r.matches(&req, None));
+            let got = match classify(&cfg, &req).unwrap().detected_by {
+                DetectedBy::Rule(i) => Some(i),
+                _ => None,
+            };
+            prop_assert_eq!(got, expected);
         }
 
         #[test]
