@@ -5,20 +5,25 @@
 //! thin shells that expand the export macros defined in [`ffi`].
 #![deny(unsafe_code)]
 
+pub mod config;
 pub mod container_env;
 pub mod energy;
+pub mod explain;
 pub mod gpu;
 pub mod guard;
 pub mod job;
 pub mod paths;
 pub mod plugin_state;
+pub mod policy;
 pub mod record;
 pub mod report;
+pub mod slurm_time;
 pub mod spank_accounting;
 pub mod spank_config;
 pub mod spank_plugin;
 pub mod spool;
 pub mod syslog;
+pub mod tres;
 
 #[allow(unsafe_code)]
 pub mod ffi;

@@ -1,6 +1,47 @@
-//! `rci`: the command-line companion of the RCI Slurm plugins.
+//! `rci`: the command-line companion of the RCI Slurm plugins. The logic lives in the library
+//! ([`rci::explain`]); this file only dispatches subcommands.
+
+use rci::explain::{self, CliEnv, EXIT_USAGE, USAGE};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 
 fn main() {
-    eprintln!("rci: no subcommand yet");
-    std::process::exit(2);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let env = CliEnv {
+        default_config: std::env::var_os("RCI_CONF")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(rci::config::DEFAULT_PATH)),
+        user: std::env::var("USER").ok(),
+        // The owner of /proc/self is the process's uid: no libc call needed.
+        uid: std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid()),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    let code = match args.split_first() {
+        Some((cmd, rest)) if cmd == "explain" => {
+            explain::run_explain(rest, &env, &mut out, &mut err)
+        }
+        Some((cmd, rest)) if cmd == "check-config" => {
+            explain::run_check_config(rest, &env, &mut out, &mut err)
+        }
+        Some((cmd, _)) if cmd == "report" => {
+            eprintln!("rci report: not built yet");
+            EXIT_USAGE
+        }
+        Some((cmd, _)) if cmd == "-h" || cmd == "--help" || cmd == "help" => {
+            println!("{USAGE}");
+            0
+        }
+        Some((cmd, _)) => {
+            eprintln!("rci: unknown subcommand '{cmd}'\n{USAGE}");
+            EXIT_USAGE
+        }
+        None => {
+            eprintln!("{USAGE}");
+            EXIT_USAGE
+        }
+    };
+    drop(out);
+    drop(err);
+    std::process::exit(code);
 }

@@ -1,0 +1,1583 @@
+//! rci.conf: the policy configuration, its parser, and a reload cache for slurmctld.
+//!
+//! The format follows Slurm's own files (slurm.conf, cgroup.conf): lines of blank-separated
+//! `Key=Value` pairs, keys case-insensitive, values case-sensitive, `#` starts a comment (outside
+//! double quotes), a value with blanks is written in double quotes, and a line ending in `\`
+//! continues on the next one. Unknown keys are errors, with a suggestion when the key looks like
+//! a misspelt one. An empty file is valid and changes nothing.
+//!
+//! Lines that start with `Kind=` or `KindRule=` describe one kind or one detection rule, the
+//! other pairs of such a line being its attributes (like `PartitionName=` lines in slurm.conf).
+//! Every other pair is a global setting; several may share a line.
+//!
+//! ```text
+//! GpuPartitions=gpu,gpu-long  CpuPartition=cpu  CpuJobsOnGpuPartitions=reroute
+//! ExemptAccounts=gpu-admins
+//! Kind=server DefaultTime=1-00:00:00 MaxTime=7-00:00:00 Action=cap AllowUsers=alice AllowMaxTime=30-00:00:00
+//! KindRule=server Comment=*rci:server*
+//! KindRule=vm Script="virt-launcher *"
+//! ```
+//!
+//! Other modules add their own keys through the extension point in [`Config::set_extension_key`].
+
+use crate::job::TimeLimit;
+use crate::policy::kinds::{
+    Glob, JobKind, KindRule, RuleOrigin, ScriptPattern, ScriptScan, BUILTIN_RULES,
+};
+use crate::slurm_time::{format_minutes, parse_time};
+use arc_swap::{ArcSwap, ArcSwapOption};
+use std::fmt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where rci.conf lives unless told otherwise.
+pub const DEFAULT_PATH: &str = "/etc/slurm/rci.conf";
+
+// ---------------------------------------------------------------------------------------------
+// The configuration
+// ---------------------------------------------------------------------------------------------
+
+/// A time cap. Ordered from strict to loose: `Minutes(1) < Minutes(2) < Unlimited`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum MaxTime {
+    Minutes(u32),
+    #[default]
+    Unlimited,
+}
+
+impl MaxTime {
+    /// The cap in minutes, `None` when unlimited.
+    pub fn minutes(self) -> Option<u32> {
+        match self {
+            MaxTime::Minutes(m) => Some(m),
+            MaxTime::Unlimited => None,
+        }
+    }
+
+    /// True when `limit` is above this cap (an infinite limit is above every finite cap).
+    pub fn is_exceeded_by(self, limit: TimeLimit) -> bool {
+        match (self, limit) {
+            (MaxTime::Unlimited, _) | (_, TimeLimit::Unset) => false,
+            (MaxTime::Minutes(_), TimeLimit::Infinite) => true,
+            (MaxTime::Minutes(cap), TimeLimit::Minutes(m)) => m > cap,
+        }
+    }
+}
+
+impl fmt::Display for MaxTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaxTime::Minutes(m) => f.write_str(&format_minutes(*m)),
+            MaxTime::Unlimited => f.write_str("UNLIMITED"),
+        }
+    }
+}
+
+/// What to do with a CPU-only job aimed at a GPU partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CpuJobAction {
+    /// Move it to `CpuPartition` (or drop the GPU partitions from its list).
+    #[default]
+    Reroute,
+    /// Refuse it with a message.
+    Reject,
+    /// Let it run there (up to `AllowMaxCpus` CPUs when set; above that: reject).
+    Allow,
+}
+
+/// What to do with a time limit above a kind's MaxTime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeAction {
+    /// Lower it to MaxTime and tell the user.
+    #[default]
+    Cap,
+    /// Refuse the job.
+    Reject,
+}
+
+/// Where the default partition came from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum DefaultPartitionSource {
+    /// `DefaultPartition=` in rci.conf.
+    Config,
+    /// The `Default=YES` partition of this slurm.conf.
+    SlurmConf(PathBuf),
+    /// Not known: a job without a partition is left alone by routing.
+    #[default]
+    Unknown,
+}
+
+/// Routing of CPU-only jobs away from GPU partitions. Inactive while `gpu_partitions` is empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingConfig {
+    pub gpu_partitions: Vec<String>,
+    pub cpu_partition: String,
+    pub action: CpuJobAction,
+    pub allow_max_cpus: Option<u32>,
+    pub exempt_users: Vec<String>,
+    pub exempt_accounts: Vec<String>,
+    pub exempt_qos: Vec<String>,
+    pub default_partition: Option<String>,
+    pub default_partition_source: DefaultPartitionSource,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            gpu_partitions: Vec::new(),
+            cpu_partition: "cpu".to_owned(),
+            action: CpuJobAction::Reroute,
+            allow_max_cpus: None,
+            exempt_users: Vec::new(),
+            exempt_accounts: Vec::new(),
+            exempt_qos: Vec::new(),
+            default_partition: None,
+            default_partition_source: DefaultPartitionSource::Unknown,
+        }
+    }
+}
+
+impl RoutingConfig {
+    /// True when routing has anything to do.
+    pub fn enabled(&self) -> bool {
+        !self.gpu_partitions.is_empty()
+    }
+
+    /// True when `partition` is one of the GPU partitions.
+    pub fn is_gpu_partition(&self, partition: &str) -> bool {
+        self.gpu_partitions.iter().any(|p| p == partition)
+    }
+}
+
+/// The time policy and placement of one kind.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KindPolicy {
+    /// Set when the job gives no time limit (minutes).
+    pub default_time: Option<u32>,
+    pub max_time: MaxTime,
+    pub action: TimeAction,
+    /// Partition every job of this kind is moved to.
+    pub partition: Option<String>,
+    /// QOS every job of this kind gets.
+    pub qos: Option<String>,
+    pub allow_users: Vec<String>,
+    pub allow_accounts: Vec<String>,
+    /// Cap for allowlisted users and accounts; `None`: they get `max_time` like everyone.
+    pub allow_max_time: Option<MaxTime>,
+    /// Appended to cap/reject messages (`ask the admins for an approved hosting slot`).
+    pub hint: Option<String>,
+    /// Line of the `Kind=` entry, if any.
+    pub line: Option<usize>,
+}
+
+impl KindPolicy {
+    /// True when the policy can change or refuse a job.
+    pub fn has_effect(&self) -> bool {
+        self.default_time.is_some()
+            || self.max_time != MaxTime::Unlimited
+            || self.partition.is_some()
+            || self.qos.is_some()
+    }
+}
+
+const HOSTING_HINT: &str = "ask the admins for an approved hosting slot";
+
+/// Per-kind policies and detection rules.
+#[derive(Debug, Clone)]
+pub struct KindsConfig {
+    /// Indexed by [`JobKind::index`].
+    pub policies: [KindPolicy; 5],
+    /// rci.conf's rules in file order, then the built-in ones (unless switched off). Change
+    /// them with [`KindsConfig::set_rules`], which keeps `scan` in step.
+    pub(crate) rules: Vec<KindRule>,
+    /// The `Script=` conditions of `rules`, grouped for scanning.
+    pub(crate) scan: ScriptScan,
+    pub default_rules: bool,
+}
+
+impl Default for KindsConfig {
+    fn default() -> Self {
+        let mut policies: [KindPolicy; 5] = Default::default();
+        for kind in [JobKind::Server, JobKind::Vm] {
+            if let Some(p) = policies.get_mut(kind.index()) {
+                p.hint = Some(HOSTING_HINT.to_owned());
+            }
+        }
+        KindsConfig {
+            policies,
+            rules: Vec::new(),
+            scan: ScriptScan::default(),
+            default_rules: true,
+        }
+    }
+}
+
+impl KindsConfig {
+    /// The detection rules, in the order they are tried.
+    pub fn rules(&self) -> &[KindRule] {
+        &self.rules
+    }
+
+    /// Replaces the detection rules (and regroups their script patterns).
+    pub fn set_rules(&mut self, rules: Vec<KindRule>) {
+        self.scan = ScriptScan::build(&rules);
+        self.rules = rules;
+    }
+
+    /// The grouped script scan of the rules.
+    pub fn scan(&self) -> &ScriptScan {
+        &self.scan
+    }
+
+    /// The policy of `kind`.
+    pub fn policy(&self, kind: JobKind) -> &KindPolicy {
+        // The array has one entry per kind; the fallback is never taken.
+        self.policies.get(kind.index()).unwrap_or(&FALLBACK_POLICY)
+    }
+
+    fn policy_mut(&mut self, kind: JobKind) -> Option<&mut KindPolicy> {
+        self.policies.get_mut(kind.index())
+    }
+
+    /// True when some kind can change or refuse a job (otherwise classification can be skipped).
+    pub fn any_effect(&self) -> bool {
+        self.policies.iter().any(KindPolicy::has_effect)
+    }
+
+    /// The smallest MaxTime of all kinds (the default `UpdateMaxTime`).
+    pub fn smallest_max_time(&self) -> MaxTime {
+        self.policies
+            .iter()
+            .map(|p| p.max_time)
+            .min()
+            .unwrap_or(MaxTime::Unlimited)
+    }
+}
+
+static FALLBACK_POLICY: KindPolicy = KindPolicy {
+    default_time: None,
+    max_time: MaxTime::Unlimited,
+    action: TimeAction::Cap,
+    partition: None,
+    qos: None,
+    allow_users: Vec::new(),
+    allow_accounts: Vec::new(),
+    allow_max_time: None,
+    hint: None,
+    line: None,
+};
+
+/// The whole of rci.conf.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from (for messages); `(built-in defaults)` for [`Config::default`].
+    pub source: String,
+    pub routing: RoutingConfig,
+    pub kinds: KindsConfig,
+    /// Users (names or uids) who may do anything in job_modify, besides root and SlurmUser.
+    pub admin_users: Vec<String>,
+    /// Cap on time limits set with `scontrol update` by non-operators; `None`: the smallest
+    /// MaxTime of all kinds.
+    pub update_max_time: Option<MaxTime>,
+    // EXTENSION POINT (1/2): the lead adds the sections of other modules here, e.g.
+    //     pub container: crate::container::ContainerConfig,
+    //     pub energy: crate::energy::EnergyConfig,
+    // (both `Default + Clone + Debug`), and one dispatch line each in `set_extension_key`.
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut cfg = Config {
+            source: "(built-in defaults)".to_owned(),
+            routing: RoutingConfig::default(),
+            kinds: KindsConfig::default(),
+            admin_users: Vec::new(),
+            update_max_time: None,
+        };
+        cfg.kinds.set_rules(builtin_rules());
+        cfg
+    }
+}
+
+impl Config {
+    /// Hands a global key that rci's own sections do not know to the other modules' sections.
+    /// `None`: nobody knows the key.
+    fn set_extension_key(
+        &mut self,
+        key_lowercase: &str,
+        value: &str,
+    ) -> Option<Result<(), String>> {
+        // EXTENSION POINT (2/2): one line per section, first match wins:
+        //     if let r @ Some(_) = self.container.set_key(key_lowercase, value) { return r; }
+        //     if let r @ Some(_) = self.energy.set_key(key_lowercase, value) { return r; }
+        let _ = (key_lowercase, value);
+        None
+    }
+
+    /// The cap `job_modify` applies to time-limit updates by non-operators.
+    pub fn effective_update_max_time(&self) -> MaxTime {
+        self.update_max_time
+            .unwrap_or_else(|| self.kinds.smallest_max_time())
+    }
+
+    /// True when `name` or `uid` is listed in `AdminUsers`.
+    pub fn is_admin(&self, name: Option<&str>, uid: u32) -> bool {
+        self.admin_users
+            .iter()
+            .any(|a| name.is_some_and(|n| n == a) || a.parse::<u32>().is_ok_and(|u| u == uid))
+    }
+
+    /// Parses rci.conf text; `path` only names the file in messages. Does not read slurm.conf.
+    pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
+        Parser::new(path).run(text)
+    }
+
+    /// Reads and parses `path`; when `DefaultPartition` is not set, reads the `Default=YES`
+    /// partition from `slurm.conf` in the same directory (tolerantly: if that fails, the
+    /// default partition stays unknown).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::single(
+                &path.display().to_string(),
+                None,
+                format!("cannot read: {e}"),
+            )
+        })?;
+        let mut cfg = Config::parse(&text, &path.display().to_string())?;
+        if cfg.routing.default_partition.is_none() {
+            let slurm_conf = slurm_conf_beside(path);
+            if let Ok(slurm_text) = std::fs::read_to_string(&slurm_conf) {
+                if let Some(p) = default_partition_from_slurm_conf(&slurm_text) {
+                    cfg.routing.default_partition = Some(p);
+                    cfg.routing.default_partition_source =
+                        DefaultPartitionSource::SlurmConf(slurm_conf);
+                }
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+/// `dirname(rci_conf)/slurm.conf`.
+pub fn slurm_conf_beside(rci_conf: &Path) -> PathBuf {
+    rci_conf
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("slurm.conf")
+}
+
+/// The partition marked `Default=YES` in slurm.conf text (the last one, as slurmctld keeps the
+/// last). Tolerant: unknown lines are skipped; `Include` files are not followed.
+pub fn default_partition_from_slurm_conf(text: &str) -> Option<String> {
+    let mut found = None;
+    for (_, line) in logical_lines(text) {
+        let Ok(pairs) = tokenize(&line) else { continue };
+        let Some((first_key, name)) = pairs.first() else {
+            continue;
+        };
+        if !first_key.eq_ignore_ascii_case("PartitionName") || name.eq_ignore_ascii_case("DEFAULT")
+        {
+            continue;
+        }
+        let is_default = pairs
+            .iter()
+            .skip(1)
+            .any(|(k, v)| k.eq_ignore_ascii_case("Default") && v.eq_ignore_ascii_case("YES"));
+        if is_default {
+            found = Some(name.clone());
+        }
+    }
+    found
+}
+
+/// The built-in detection rules, compiled.
+fn builtin_rules() -> Vec<KindRule> {
+    BUILTIN_RULES
+        .iter()
+        .filter_map(|&(kind, key, pattern)| {
+            let mut rule = KindRule {
+                kind,
+                name: None,
+                comment: None,
+                partition: None,
+                script: None,
+                origin: RuleOrigin::Builtin,
+                text: format!(
+                    "KindRule={} {key}={}",
+                    kind.name(),
+                    quote_if_needed(pattern)
+                ),
+            };
+            match key {
+                "Name" => rule.name = Some(Glob::new(pattern)),
+                _ => rule.script = Some(ScriptPattern::new(pattern).ok()?),
+            }
+            Some(rule)
+        })
+        .collect()
+}
+
+fn quote_if_needed(value: &str) -> String {
+    if value.contains(char::is_whitespace) {
+        format!("\"{value}\"")
+    } else {
+        value.to_owned()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub path: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.path, line, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
+}
+
+/// Every problem found in a file (parsing goes on after the first one), one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl ConfigError {
+    fn single(path: &str, line: Option<usize>, message: String) -> ConfigError {
+        ConfigError {
+            issues: vec![ConfigIssue {
+                path: path.to_owned(),
+                line,
+                message,
+            }],
+        }
+    }
+
+    /// All issues on one line, `; `-separated (for daemon logs).
+    pub fn one_line(&self) -> String {
+        self.issues
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, issue) in self.issues.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{issue}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+// ---------------------------------------------------------------------------------------------
+// Lexing
+// ---------------------------------------------------------------------------------------------
+
+/// Physical lines → logical lines: comments stripped (outside double quotes), `\` continuations
+/// joined. Each logical line carries the number of its first physical line.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let number = i + 1;
+        let stripped = strip_comment(raw);
+        let trimmed = stripped.trim_end();
+        let (body, continues) = match trimmed.strip_suffix('\\') {
+            Some(body) => (body, true),
+            None => (trimmed, false),
+        };
+        let (start, mut acc) = pending.take().unwrap_or((number, String::new()));
+        if !acc.is_empty() {
+            acc.push(' ');
+        }
+        acc.push_str(body);
+        if continues {
+            pending = Some((start, acc));
+        } else if !acc.trim().is_empty() {
+            out.push((start, acc));
+        }
+    }
+    if let Some((start, acc)) = pending {
+        if !acc.trim().is_empty() {
+            out.push((start, acc));
+        }
+    }
+    out
+}
+
+fn strip_comment(line: &str) -> &str {
+    let mut in_quotes = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '"' => in_quotes = !in_quotes,
+            '#' if !in_quotes => return line.get(..i).unwrap_or(line),
+            _ => {}
+        }
+    }
+    line
+}
+
+/// Splits a logical line into `(Key, Value)` pairs.
+fn tokenize(line: &str) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    let mut rest = line.trim_start();
+    while !rest.is_empty() {
+        let key_end = rest
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let key = rest.get(..key_end).unwrap_or("");
+        let after_key = rest.get(key_end..).unwrap_or("");
+        let Some(after_eq) = after_key.strip_prefix('=') else {
+            return Err(format!("expected Key=Value, found '{key}'"));
+        };
+        if key.is_empty() {
+            return Err("expected Key=Value, found '=' without a key".to_owned());
+        }
+        let (value, remaining) = if let Some(quoted) = after_eq.strip_prefix('"') {
+            let close = quoted
+                .find('"')
+                .ok_or_else(|| format!("unterminated quote in value of {key}"))?;
+            let remaining = quoted.get(close + 1..).unwrap_or("");
+            if remaining.starts_with(|c: char| !c.is_whitespace()) {
+                return Err(format!("unexpected text after the quoted value of {key}"));
+            }
+            (quoted.get(..close).unwrap_or(""), remaining)
+        } else {
+            let end = after_eq.find(char::is_whitespace).unwrap_or(after_eq.len());
+            (
+                after_eq.get(..end).unwrap_or(""),
+                after_eq.get(end..).unwrap_or(""),
+            )
+        };
+        pairs.push((key.to_owned(), value.to_owned()));
+        rest = remaining.trim_start();
+    }
+    Ok(pairs)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------
+
+const GLOBAL_KEYS: &[&str] = &[
+    "GpuPartitions",
+    "CpuPartition",
+    "CpuJobsOnGpuPartitions",
+    "AllowMaxCpus",
+    "ExemptUsers",
+    "ExemptAccounts",
+    "ExemptQos",
+    "AdminUsers",
+    "DefaultPartition",
+    "DefaultKindRules",
+    "UpdateMaxTime",
+    "Kind",
+    "KindRule",
+];
+
+const KIND_KEYS: &[&str] = &[
+    "DefaultTime",
+    "MaxTime",
+    "Action",
+    "Partition",
+    "Qos",
+    "AllowUsers",
+    "AllowAccounts",
+    "AllowMaxTime",
+    "Hint",
+];
+
+const RULE_KEYS: &[&str] = &["Script", "Name", "Comment", "Partition"];
+
+struct Parser {
+    path: String,
+    cfg: Config,
+    issues: Vec<ConfigIssue>,
+    /// Line where each global key was first set (lowercase key).
+    seen: Vec<(String, usize)>,
+    config_rules: Vec<KindRule>,
+    kind_lines: [Option<usize>; 5],
+}
+
+impl Parser {
+    fn new(path: &str) -> Parser {
+        let mut cfg = Config {
+            source: path.to_owned(),
+            ..Config::default()
+        };
+        cfg.kinds.set_rules(Vec::new());
+        Parser {
+            path: path.to_owned(),
+            cfg,
+            issues: Vec::new(),
+            seen: Vec::new(),
+            config_rules: Vec::new(),
+            kind_lines: [None; 5],
+        }
+    }
+
+    fn issue(&mut self, line: Option<usize>, message: String) {
+        self.issues.push(ConfigIssue {
+            path: self.path.clone(),
+            line,
+            message,
+        });
+    }
+
+    fn run(mut self, text: &str) -> Result<Config, ConfigError> {
+        for (line, content) in logical_lines(text) {
+            match tokenize(&content) {
+                Err(message) => self.issue(Some(line), message),
+                Ok(pairs) => self.line(line, &pairs),
+            }
+        }
+        self.validate();
+        if !self.issues.is_empty() {
+            return Err(ConfigError {
+                issues: self.issues,
+            });
+        }
+        let mut cfg = self.cfg;
+        let mut rules = self.config_rules;
+        if cfg.kinds.default_rules {
+            rules.extend(builtin_rules());
+        }
+        cfg.kinds.set_rules(rules);
+        if cfg.routing.default_partition.is_some() {
+            cfg.routing.default_partition_source = DefaultPartitionSource::Config;
+        }
+        Ok(cfg)
+    }
+
+    fn line(&mut self, line: usize, pairs: &[(String, String)]) {
+        let Some((first_key, first_value)) = pairs.first() else {
+            return;
+        };
+        if first_key.eq_ignore_ascii_case("Kind") {
+            self.kind_line(line, first_value, pairs.get(1..).unwrap_or(&[]));
+            return;
+        }
+        if first_key.eq_ignore_ascii_case("KindRule") {
+            self.rule_line(line, first_value, pairs.get(1..).unwrap_or(&[]));
+            return;
+        }
+        for (key, value) in pairs {
+            if let Err(message) = self.global(line, key, value) {
+                self.issue(Some(line), message);
+            }
+        }
+    }
+
+    fn global(&mut self, line: usize, key: &str, value: &str) -> Result<(), String> {
+        let lower = key.to_ascii_lowercase();
+        let canonical = match GLOBAL_KEYS.iter().find(|k| k.eq_ignore_ascii_case(key)) {
+            Some(&k) => k,
+            None => {
+                return match self.cfg.set_extension_key(&lower, value) {
+                    Some(result) => result.map_err(|e| format!("{key}: {e}")),
+                    None => Err(unknown_key(key, GLOBAL_KEYS)),
+                };
+            }
+        };
+        if canonical == "Kind" || canonical == "KindRule" {
+            return Err(format!("{canonical}= must start its line"));
+        }
+        if let Some((_, first)) = self.seen.iter().find(|(k, _)| *k == lower) {
+            return Err(format!("{canonical} set twice (first at line {first})"));
+        }
+        self.seen.push((lower, line));
+        let routing = &mut self.cfg.routing;
+        match canonical {
+            "GpuPartitions" => routing.gpu_partitions = parse_list(value),
+            "CpuPartition" => {
+                let v = value.trim();
+                if v.is_empty() || v.contains(',') {
+                    return Err("CpuPartition needs exactly one partition name".to_owned());
+                }
+                routing.cpu_partition = v.to_owned();
+            }
+            "CpuJobsOnGpuPartitions" => {
+                routing.action = match value.to_ascii_lowercase().as_str() {
+                    "reroute" => CpuJobAction::Reroute,
+                    "reject" => CpuJobAction::Reject,
+                    "allow" => CpuJobAction::Allow,
+                    _ => {
+                        return Err(format!(
+                            "CpuJobsOnGpuPartitions must be reroute, reject or allow, not '{value}'"
+                        ))
+                    }
+                }
+            }
+            "AllowMaxCpus" => {
+                routing.allow_max_cpus =
+                    Some(value.trim().parse::<u32>().map_err(|_| {
+                        format!("AllowMaxCpus must be a number of CPUs, not '{value}'")
+                    })?)
+            }
+            "ExemptUsers" => routing.exempt_users = parse_list(value),
+            "ExemptAccounts" => routing.exempt_accounts = parse_list(value),
+            "ExemptQos" => routing.exempt_qos = parse_list(value),
+            "AdminUsers" => self.cfg.admin_users = parse_list(value),
+            "DefaultPartition" => {
+                let v = value.trim();
+                routing.default_partition = (!v.is_empty()).then(|| v.to_owned());
+            }
+            "DefaultKindRules" => self.cfg.kinds.default_rules = parse_bool(canonical, value)?,
+            "UpdateMaxTime" => self.cfg.update_max_time = Some(parse_max_time(canonical, value)?),
+            _ => return Err(unknown_key(key, GLOBAL_KEYS)),
+        }
+        Ok(())
+    }
+
+    fn kind_line(&mut self, line: usize, kind_name: &str, attrs: &[(String, String)]) {
+        let Some(kind) = JobKind::from_name(kind_name) else {
+            self.issue(
+                Some(line),
+                format!(
+                    "unknown kind '{kind_name}'; valid kinds: {}",
+                    JobKind::valid_names()
+                ),
+            );
+            return;
+        };
+        if let Some(first) = self.kind_lines.get(kind.index()).copied().flatten() {
+            self.issue(
+                Some(line),
+                format!("Kind={kind} configured twice (first at line {first})"),
+            );
+            return;
+        }
+        if let Some(slot) = self.kind_lines.get_mut(kind.index()) {
+            *slot = Some(line);
+        }
+        let mut policy = self.cfg.kinds.policy(kind).clone();
+        policy.line = Some(line);
+        let mut seen: Vec<&'static str> = Vec::new();
+        for (key, value) in attrs {
+            let Some(&canonical) = KIND_KEYS.iter().find(|k| k.eq_ignore_ascii_case(key)) else {
+                self.issue(Some(line), unknown_key(key, KIND_KEYS));
+                continue;
+            };
+            if seen.contains(&canonical) {
+                self.issue(
+                    Some(line),
+                    format!("{canonical} given twice for Kind={kind}"),
+                );
+                continue;
+            }
+            seen.push(canonical);
+            if let Err(message) = set_kind_key(&mut policy, canonical, value) {
+                self.issue(Some(line), message);
+            }
+        }
+        if let Some(slot) = self.cfg.kinds.policy_mut(kind) {
+            *slot = policy;
+        }
+    }
+
+    fn rule_line(&mut self, line: usize, kind_name: &str, attrs: &[(String, String)]) {
+        let Some(kind) = JobKind::from_name(kind_name) else {
+            self.issue(
+                Some(line),
+                format!(
+                    "unknown kind '{kind_name}'; valid kinds: {}",
+                    JobKind::valid_names()
+                ),
+            );
+            return;
+        };
+        let mut rule = KindRule {
+            kind,
+            name: None,
+            comment: None,
+            partition: None,
+            script: None,
+            origin: RuleOrigin::Config { line },
+            text: format!("KindRule={}", kind.name()),
+        };
+        for (key, value) in attrs {
+            let Some(&canonical) = RULE_KEYS.iter().find(|k| k.eq_ignore_ascii_case(key)) else {
+                self.issue(Some(line), unknown_key(key, RULE_KEYS));
+                continue;
+            };
+            let already = match canonical {
+                "Script" => rule.script.is_some(),
+                "Name" => rule.name.is_some(),
+                "Comment" => rule.comment.is_some(),
+                _ => rule.partition.is_some(),
+            };
+            if already {
+                self.issue(
+                    Some(line),
+                    format!("{canonical} given twice in one KindRule"),
+                );
+                continue;
+            }
+            match canonical {
+                "Script" => match ScriptPattern::new(value) {
+                    Ok(p) => rule.script = Some(p),
+                    Err(message) => {
+                        self.issue(Some(line), message);
+                        continue;
+                    }
+                },
+                "Name" => rule.name = Some(Glob::new(value)),
+                "Comment" => rule.comment = Some(Glob::new(value)),
+                _ => rule.partition = Some(Glob::new(value)),
+            }
+            rule.text
+                .push_str(&format!(" {canonical}={}", quote_if_needed(value)));
+        }
+        if rule.script.is_none()
+            && rule.name.is_none()
+            && rule.comment.is_none()
+            && rule.partition.is_none()
+        {
+            self.issue(
+                Some(line),
+                "KindRule needs at least one of Script=, Name=, Comment=, Partition=".to_owned(),
+            );
+            return;
+        }
+        self.config_rules.push(rule);
+    }
+
+    fn validate(&mut self) {
+        let routing = &self.cfg.routing;
+        let line_of = |key: &str| self.seen.iter().find(|(k, _)| k == key).map(|(_, l)| *l);
+        let mut late = Vec::new();
+        if routing.is_gpu_partition(&routing.cpu_partition) {
+            late.push((
+                line_of("cpupartition").or(line_of("gpupartitions")),
+                format!(
+                    "CpuPartition {} is also listed in GpuPartitions",
+                    routing.cpu_partition
+                ),
+            ));
+        }
+        if routing.allow_max_cpus.is_some() && routing.action != CpuJobAction::Allow {
+            late.push((
+                line_of("allowmaxcpus"),
+                "AllowMaxCpus only applies with CpuJobsOnGpuPartitions=allow".to_owned(),
+            ));
+        }
+        for kind in JobKind::ALL {
+            let p = self.cfg.kinds.policy(kind);
+            if let (Some(d), MaxTime::Minutes(m)) = (p.default_time, p.max_time) {
+                if d > m {
+                    late.push((
+                        p.line,
+                        format!(
+                            "Kind={kind}: DefaultTime {} is above MaxTime {}",
+                            format_minutes(d),
+                            format_minutes(m)
+                        ),
+                    ));
+                }
+            }
+            if let Some(allow) = p.allow_max_time {
+                if allow < p.max_time {
+                    late.push((
+                        p.line,
+                        format!(
+                            "Kind={kind}: AllowMaxTime {allow} is below MaxTime {}; allowed users would get less",
+                            p.max_time
+                        ),
+                    ));
+                }
+                if p.allow_users.is_empty() && p.allow_accounts.is_empty() {
+                    late.push((
+                        p.line,
+                        format!("Kind={kind}: AllowMaxTime needs AllowUsers= or AllowAccounts="),
+                    ));
+                }
+            }
+        }
+        for (line, message) in late {
+            self.issue(line, message);
+        }
+    }
+}
+
+fn set_kind_key(policy: &mut KindPolicy, canonical: &str, value: &str) -> Result<(), String> {
+    match canonical {
+        "DefaultTime" => match parse_time(value).map_err(|e| format!("DefaultTime: {e}"))? {
+            TimeLimit::Minutes(0) => return Err("DefaultTime must be above 0".to_owned()),
+            TimeLimit::Minutes(m) => policy.default_time = Some(m),
+            _ => return Err("DefaultTime cannot be UNLIMITED; leave it out instead".to_owned()),
+        },
+        "MaxTime" => policy.max_time = parse_max_time(canonical, value)?,
+        "AllowMaxTime" => policy.allow_max_time = Some(parse_max_time(canonical, value)?),
+        "Action" => {
+            policy.action = match value.to_ascii_lowercase().as_str() {
+                "cap" => TimeAction::Cap,
+                "reject" => TimeAction::Reject,
+                _ => return Err(format!("Action must be cap or reject, not '{value}'")),
+            }
+        }
+        "Partition" => {
+            let v = value.trim();
+            if v.is_empty() || v.contains(',') {
+                return Err("Partition needs exactly one partition name".to_owned());
+            }
+            policy.partition = Some(v.to_owned());
+        }
+        "Qos" => {
+            let v = value.trim();
+            policy.qos = (!v.is_empty()).then(|| v.to_owned());
+        }
+        "AllowUsers" => policy.allow_users = parse_list(value),
+        "AllowAccounts" => policy.allow_accounts = parse_list(value),
+        "Hint" => {
+            let v = value.trim();
+            policy.hint = (!v.is_empty()).then(|| v.to_owned());
+        }
+        _ => return Err(unknown_key(canonical, KIND_KEYS)),
+    }
+    Ok(())
+}
+
+fn parse_max_time(key: &str, value: &str) -> Result<MaxTime, String> {
+    match parse_time(value).map_err(|e| format!("{key}: {e}"))? {
+        TimeLimit::Minutes(0) => Err(format!("{key} must be above 0 (use UNLIMITED for no cap)")),
+        TimeLimit::Minutes(m) => Ok(MaxTime::Minutes(m)),
+        _ => Ok(MaxTime::Unlimited),
+    }
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "1" | "on" => Ok(true),
+        "no" | "false" | "0" | "off" => Ok(false),
+        _ => Err(format!("{key} must be yes or no, not '{value}'")),
+    }
+}
+
+/// A comma-separated list, entries trimmed, empty ones dropped.
+fn parse_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn unknown_key(key: &str, known: &[&str]) -> String {
+    let lower = key.to_ascii_lowercase();
+    let best = known
+        .iter()
+        .map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), *k))
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((d, k)) if d <= 2.max(key.len() / 4) => {
+            format!("unknown key '{key}' (did you mean {k}?)")
+        }
+        _ => format!("unknown key '{key}'"),
+    }
+}
+
+/// Levenshtein distance over bytes (keys are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(i + 1);
+        for (j, &cb) in b.iter().enumerate() {
+            let substitute = prev.get(j).copied().unwrap_or(usize::MAX) + usize::from(ca != cb);
+            let delete = prev
+                .get(j + 1)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            let insert = cur.last().copied().unwrap_or(usize::MAX).saturating_add(1);
+            cur.push(substitute.min(delete).min(insert));
+        }
+        prev = cur;
+    }
+    prev.last().copied().unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reload cache
+// ---------------------------------------------------------------------------------------------
+
+/// Identity of a file version: a change of any field means "read it again".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        })
+    }
+}
+
+/// rci.conf's stamp (`None`: unreadable) and, when the default partition came from it,
+/// slurm.conf's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fingerprint {
+    rci: Option<FileStamp>,
+    slurm_conf: Option<(PathBuf, Option<FileStamp>)>,
+}
+
+struct Loaded {
+    config: Arc<Config>,
+    fingerprint: Fingerprint,
+}
+
+/// The configuration as slurmctld sees it: loaded at init, re-read when the file changes.
+///
+/// [`ConfigCache::current`] is cheap and `Sync` (an atomic timestamp and an arc-swap; no lock a
+/// panic could poison). At most once per interval one caller stats the file(s) and re-parses on a
+/// change of (device, inode, size, mtime). A broken edit keeps the last good configuration and
+/// is reported once per broken version through the error logger.
+pub struct ConfigCache {
+    path: PathBuf,
+    loaded: ArcSwap<Loaded>,
+    reported_bad: ArcSwapOption<Fingerprint>,
+    started: Instant,
+    /// Milliseconds since `started` of the last check (0 = at start).
+    last_check_ms: AtomicU64,
+    interval_ms: u64,
+    log_error: fn(&str),
+    log_info: Option<fn(&str)>,
+}
+
+impl ConfigCache {
+    /// Loads `path` now; an error here should fail the plugin's init.
+    pub fn new(
+        path: impl Into<PathBuf>,
+        interval: Duration,
+        log_error: fn(&str),
+    ) -> Result<ConfigCache, ConfigError> {
+        let path = path.into();
+        let fingerprint = fingerprint_before_load(&path, None);
+        let config = Config::load(&path)?;
+        let fingerprint = with_slurm_conf(fingerprint, &config);
+        Ok(ConfigCache {
+            path,
+            loaded: ArcSwap::from_pointee(Loaded {
+                config: Arc::new(config),
+                fingerprint,
+            }),
+            reported_bad: ArcSwapOption::empty(),
+            started: Instant::now(),
+            last_check_ms: AtomicU64::new(0),
+            interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+            log_error,
+            log_info: None,
+        })
+    }
+
+    /// Also report successful reloads (to slurmctld's info log).
+    pub fn with_info_log(mut self, log_info: fn(&str)) -> ConfigCache {
+        self.log_info = Some(log_info);
+        self
+    }
+
+    /// The file this cache watches.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The configuration to use now; checks the file at most once per interval.
+    pub fn current(&self) -> Arc<Config> {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_check_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= self.interval_ms
+            && self
+                .last_check_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.check_now();
+        }
+        Arc::clone(&self.loaded.load().config)
+    }
+
+    /// Stats the file(s) and reloads on a change, regardless of the interval.
+    pub fn check_now(&self) {
+        let loaded = self.loaded.load_full();
+        let slurm_conf_path = loaded
+            .fingerprint
+            .slurm_conf
+            .as_ref()
+            .map(|(p, _)| p.clone());
+        let fingerprint = fingerprint_before_load(&self.path, slurm_conf_path.as_deref());
+        if fingerprint == loaded.fingerprint {
+            return;
+        }
+        if self.reported_bad.load().as_deref() == Some(&fingerprint) {
+            return;
+        }
+        match Config::load(&self.path) {
+            Ok(config) => {
+                let fingerprint = with_slurm_conf(fingerprint, &config);
+                self.loaded.store(Arc::new(Loaded {
+                    config: Arc::new(config),
+                    fingerprint,
+                }));
+                self.reported_bad.store(None);
+                if let Some(log_info) = self.log_info {
+                    log_info(&format!("rci: reloaded {}", self.path.display()));
+                }
+            }
+            Err(e) => {
+                self.reported_bad.store(Some(Arc::new(fingerprint)));
+                (self.log_error)(&format!(
+                    "rci: {}; keeping the previous configuration",
+                    e.one_line()
+                ));
+            }
+        }
+    }
+}
+
+fn fingerprint_before_load(path: &Path, slurm_conf: Option<&Path>) -> Fingerprint {
+    Fingerprint {
+        rci: FileStamp::of(path),
+        slurm_conf: slurm_conf.map(|p| (p.to_owned(), FileStamp::of(p))),
+    }
+}
+
+/// Adds slurm.conf's stamp when the loaded config took its default partition from there. (Its
+/// stamp is taken after the load: a slurm.conf edit racing the load is picked up next time.)
+fn with_slurm_conf(mut fingerprint: Fingerprint, config: &Config) -> Fingerprint {
+    if let DefaultPartitionSource::SlurmConf(p) = &config.routing.default_partition_source {
+        fingerprint.slurm_conf = Some((p.clone(), FileStamp::of(p)));
+    }
+    fingerprint
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn parse(text: &str) -> Config {
+        match Config::parse(text, "/etc/slurm/rci.conf") {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn errors(text: &str) -> String {
+        match Config::parse(text, "/etc/slurm/rci.conf") {
+            Ok(_) => panic!("expected an error for {text:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn empty_file_is_valid_and_inert() {
+        let cfg = parse("");
+        assert!(!cfg.routing.enabled());
+        assert_eq!(cfg.routing.cpu_partition, "cpu");
+        assert_eq!(cfg.routing.action, CpuJobAction::Reroute);
+        assert!(!cfg.kinds.any_effect());
+        assert!(cfg.kinds.default_rules);
+        assert_eq!(cfg.kinds.rules.len(), BUILTIN_RULES.len());
+        assert_eq!(cfg.effective_update_max_time(), MaxTime::Unlimited);
+        let blank = parse("\n   \n# only a comment\n\t# another\n");
+        assert!(!blank.routing.enabled());
+    }
+
+    #[test]
+    fn full_example() {
+        let cfg = parse(
+            r#"
+# routing
+GpuPartitions=gpu,gpu-long CpuPartition=cpu-std
+cpujobsongpupartitions=Reject   # keys are case-insensitive
+ExemptUsers=alice,bob ExemptAccounts=ml ExemptQos=debug
+AdminUsers=slurmadm,1234
+DefaultPartition=gpu
+Kind=server DefaultTime=1-00:00:00 MaxTime=7-00:00:00 Action=cap \
+     Partition=hosting Qos=hosting AllowUsers=carol AllowAccounts=web AllowMaxTime=30-00:00:00
+Kind=interactive MaxTime=8:00:00 Action=reject Hint="use sbatch for long work"
+KindRule=server Comment=*rci:server*
+KindRule=vm Script="virt-launcher *" Partition=special
+DefaultKindRules=no
+UpdateMaxTime=2-00:00:00
+"#,
+        );
+        let r = &cfg.routing;
+        assert_eq!(r.gpu_partitions, ["gpu", "gpu-long"]);
+        assert_eq!(r.cpu_partition, "cpu-std");
+        assert_eq!(r.action, CpuJobAction::Reject);
+        assert_eq!(r.exempt_users, ["alice", "bob"]);
+        assert_eq!(r.exempt_accounts, ["ml"]);
+        assert_eq!(r.exempt_qos, ["debug"]);
+        assert_eq!(r.default_partition.as_deref(), Some("gpu"));
+        assert_eq!(r.default_partition_source, DefaultPartitionSource::Config);
+        assert!(cfg.is_admin(Some("slurmadm"), 99));
+        assert!(cfg.is_admin(None, 1234));
+        assert!(!cfg.is_admin(Some("eve"), 1000));
+        let server = cfg.kinds.policy(JobKind::Server);
+        assert_eq!(server.default_time, Some(1440));
+        assert_eq!(server.max_time, MaxTime::Minutes(7 * 1440));
+        assert_eq!(server.partition.as_deref(), Some("hosting"));
+        assert_eq!(server.qos.as_deref(), Some("hosting"));
+        assert_eq!(server.allow_users, ["carol"]);
+        assert_eq!(server.allow_accounts, ["web"]);
+        assert_eq!(server.allow_max_time, Some(MaxTime::Minutes(30 * 1440)));
+        assert_eq!(server.hint.as_deref(), Some(HOSTING_HINT));
+        assert_eq!(server.line, Some(8));
+        let inter = cfg.kinds.policy(JobKind::Interactive);
+        assert_eq!(inter.action, TimeAction::Reject);
+        assert_eq!(inter.hint.as_deref(), Some("use sbatch for long work"));
+        assert_eq!(cfg.kinds.rules.len(), 2, "built-ins switched off");
+        let vm_rule = &cfg.kinds.rules[1];
+        assert_eq!(vm_rule.kind, JobKind::Vm);
+        assert_eq!(vm_rule.origin, RuleOrigin::Config { line: 12 });
+        assert_eq!(
+            vm_rule.text,
+            "KindRule=vm Script=\"virt-launcher *\" Partition=special"
+        );
+        assert_eq!(cfg.update_max_time, Some(MaxTime::Minutes(2880)));
+        assert_eq!(cfg.effective_update_max_time(), MaxTime::Minutes(2880));
+    }
+
+    #[test]
+    fn unknown_key_with_suggestion_and_location() {
+        let e = errors("\n\nGpuPartiton=gpu\n");
+        assert_eq!(
+            e,
+            "/etc/slurm/rci.conf:3: unknown key 'GpuPartiton' (did you mean GpuPartitions?)"
+        );
+        let e = errors("Kind=server MaxTme=1\n");
+        assert!(
+            e.contains(":1: unknown key 'MaxTme' (did you mean MaxTime?)"),
+            "{e}"
+        );
+        let e = errors("Frobnicate=1\n");
+        assert_eq!(e, "/etc/slurm/rci.conf:1: unknown key 'Frobnicate'");
+    }
+
+    #[test]
+    fn all_errors_are_reported() {
+        let e = errors("Bogus=1\nCpuJobsOnGpuPartitions=maybe\nKind=robot\nKindRule=vm\n");
+        let lines: Vec<_> = e.lines().collect();
+        assert_eq!(lines.len(), 4, "{e}");
+        assert!(lines[1].starts_with("/etc/slurm/rci.conf:2: CpuJobsOnGpuPartitions must be"));
+        assert!(lines[2].contains(":3: unknown kind 'robot'; valid kinds: batch, interactive"));
+        assert!(lines[3].contains(":4: KindRule needs at least one of"));
+    }
+
+    #[test]
+    fn value_errors() {
+        assert!(errors("Kind=vm MaxTime=7days").contains(":1: MaxTime: invalid time '7days'"));
+        assert!(errors("Kind=vm MaxTime=0").contains("MaxTime must be above 0"));
+        assert!(errors("Kind=vm DefaultTime=UNLIMITED").contains("DefaultTime cannot be UNLIMITED"));
+        assert!(errors("Kind=vm Action=kill").contains("Action must be cap or reject"));
+        assert!(errors("AllowMaxCpus=lots").contains("AllowMaxCpus must be a number"));
+        assert!(errors("DefaultKindRules=perhaps").contains("must be yes or no"));
+        assert!(errors("CpuPartition=a,b").contains("exactly one partition"));
+        assert!(
+            errors("GpuPartitions=gpu GpuPartitions=gpu2").contains("set twice (first at line 1)")
+        );
+        assert!(
+            errors("Kind=vm MaxTime=1\nKind=vm MaxTime=2").contains(":2: Kind=vm configured twice")
+        );
+        assert!(errors("Kind=vm MaxTime=1 MaxTime=2").contains("MaxTime given twice"));
+        assert!(errors("GpuPartitions=gpu Kind=vm").contains("Kind= must start its line"));
+        assert!(errors("KindRule=vm Script=*").contains("needs at least one character"));
+        assert!(errors("KindRule=vm Script=a;b").contains("separates words"));
+        assert!(errors("KindRule=vm Bogus=x").contains("unknown key 'Bogus'"));
+    }
+
+    #[test]
+    fn cross_checks() {
+        assert!(errors("GpuPartitions=gpu,cpu").contains("CpuPartition cpu is also listed"));
+        assert!(errors("AllowMaxCpus=4").contains("only applies with CpuJobsOnGpuPartitions=allow"));
+        let e = errors("Kind=server DefaultTime=2-0 MaxTime=1-0");
+        assert!(
+            e.contains(":1: Kind=server: DefaultTime 2-00:00:00 is above MaxTime 1-00:00:00"),
+            "{e}"
+        );
+        assert!(
+            errors("Kind=server MaxTime=2-0 AllowMaxTime=1-0 AllowUsers=a")
+                .contains("is below MaxTime")
+        );
+        assert!(errors("Kind=server MaxTime=2-0 AllowMaxTime=3-0").contains("needs AllowUsers"));
+        let ok = parse("CpuJobsOnGpuPartitions=allow AllowMaxCpus=4 GpuPartitions=gpu");
+        assert_eq!(ok.routing.allow_max_cpus, Some(4));
+    }
+
+    #[test]
+    fn lexing_details() {
+        assert!(errors("GpuPartitions").contains("expected Key=Value, found 'GpuPartitions'"));
+        assert!(errors("=gpu").contains("without a key"));
+        assert!(errors("KindRule=vm Script=\"qemu").contains("unterminated quote"));
+        assert!(errors("KindRule=vm Script=\"qemu\"x").contains("unexpected text"));
+        let cfg = parse("KindRule=vm Name=\"a#b\" # trailing\nExemptUsers=   \n");
+        assert!(cfg.kinds.rules[0].name.as_ref().unwrap().matches("a#b"));
+        assert!(cfg.routing.exempt_users.is_empty());
+        // continuation joins lines and numbers errors by the first line
+        let e = errors("GpuPartitions=gpu \\\n   Bogus=1\n");
+        assert!(
+            e.starts_with("/etc/slurm/rci.conf:1: unknown key 'Bogus'"),
+            "{e}"
+        );
+        // trailing continuation at EOF is tolerated
+        let cfg = parse("GpuPartitions=gpu \\");
+        assert!(cfg.routing.enabled());
+        // CRLF
+        let cfg = parse("GpuPartitions=gpu\r\nCpuPartition=c\r\n");
+        assert_eq!(cfg.routing.cpu_partition, "c");
+    }
+
+    #[test]
+    fn builtin_rules_compile_and_can_be_disabled() {
+        let cfg = parse("DefaultKindRules=yes\nKindRule=batch Name=x");
+        assert_eq!(cfg.kinds.rules.len(), 1 + BUILTIN_RULES.len());
+        assert_eq!(
+            cfg.kinds.rules[0].kind,
+            JobKind::Batch,
+            "config rules come first"
+        );
+        assert!(cfg.kinds.rules[1..]
+            .iter()
+            .all(|r| r.origin == RuleOrigin::Builtin));
+        assert_eq!(parse("DefaultKindRules=no").kinds.rules.len(), 0);
+        assert!(cfg
+            .kinds
+            .rules
+            .iter()
+            .any(|r| r.text == "KindRule=server Script=\"streamlit run\""));
+    }
+
+    #[test]
+    fn update_max_time_defaults_to_smallest_cap() {
+        let cfg = parse("Kind=server MaxTime=7-0\nKind=interactive MaxTime=8:00:00");
+        assert_eq!(cfg.effective_update_max_time(), MaxTime::Minutes(480));
+        let cfg = parse("Kind=server MaxTime=7-0\nUpdateMaxTime=UNLIMITED");
+        assert_eq!(cfg.effective_update_max_time(), MaxTime::Unlimited);
+    }
+
+    #[test]
+    fn max_time_order_and_exceeding() {
+        assert!(MaxTime::Minutes(5) < MaxTime::Minutes(6));
+        assert!(MaxTime::Minutes(u32::MAX) < MaxTime::Unlimited);
+        assert!(MaxTime::Minutes(5).is_exceeded_by(TimeLimit::Infinite));
+        assert!(MaxTime::Minutes(5).is_exceeded_by(TimeLimit::Minutes(6)));
+        assert!(!MaxTime::Minutes(5).is_exceeded_by(TimeLimit::Minutes(5)));
+        assert!(!MaxTime::Minutes(5).is_exceeded_by(TimeLimit::Unset));
+        assert!(!MaxTime::Unlimited.is_exceeded_by(TimeLimit::Infinite));
+        assert_eq!(MaxTime::Minutes(1440).to_string(), "1-00:00:00");
+    }
+
+    #[test]
+    fn slurm_conf_default_partition() {
+        let text = "# cluster\nPartitionName=DEFAULT Default=YES MaxTime=1\n\
+                    PartitionName=cpu Nodes=c[1-4] Default=NO\n\
+                    partitionname=gpu Nodes=g1 \\\n   default=yes State=UP\n\
+                    NodeName=x garbage without equals\n";
+        assert_eq!(
+            default_partition_from_slurm_conf(text).as_deref(),
+            Some("gpu")
+        );
+        assert_eq!(default_partition_from_slurm_conf("PartitionName=a\n"), None);
+        assert_eq!(default_partition_from_slurm_conf(""), None);
+    }
+
+    #[test]
+    fn load_reads_default_partition_beside_rci_conf() {
+        let dir = tempfile::tempdir().unwrap();
+        let rci = dir.path().join("rci.conf");
+        std::fs::write(&rci, "GpuPartitions=gpu\n").unwrap();
+        let cfg = Config::load(&rci).unwrap();
+        assert_eq!(
+            cfg.routing.default_partition, None,
+            "no slurm.conf: unknown"
+        );
+        assert_eq!(
+            cfg.routing.default_partition_source,
+            DefaultPartitionSource::Unknown
+        );
+        std::fs::write(
+            dir.path().join("slurm.conf"),
+            "PartitionName=gpu Default=YES\n",
+        )
+        .unwrap();
+        let cfg = Config::load(&rci).unwrap();
+        assert_eq!(cfg.routing.default_partition.as_deref(), Some("gpu"));
+        assert_eq!(
+            cfg.routing.default_partition_source,
+            DefaultPartitionSource::SlurmConf(dir.path().join("slurm.conf"))
+        );
+        std::fs::write(&rci, "GpuPartitions=gpu\nDefaultPartition=cpu\n").unwrap();
+        let cfg = Config::load(&rci).unwrap();
+        assert_eq!(cfg.routing.default_partition.as_deref(), Some("cpu"));
+        let missing = Config::load(&dir.path().join("nope.conf"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("nope.conf: cannot read"), "{missing}");
+    }
+
+    static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    fn log(msg: &str) {
+        LOG.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(msg.to_owned());
+    }
+    fn logged_matching(needle: &str) -> usize {
+        LOG.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|m| m.contains(needle))
+            .count()
+    }
+
+    /// Replaces the file the way editors and config management do (new inode, atomic rename).
+    fn replace(path: &Path, text: &str) {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, path).unwrap();
+    }
+
+    #[test]
+    fn cache_reloads_keeps_last_good_and_reports_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rci.conf");
+        std::fs::write(&path, "GpuPartitions=gpu\n").unwrap();
+        let cache = ConfigCache::new(&path, Duration::ZERO, log).unwrap();
+        assert_eq!(cache.current().routing.gpu_partitions, ["gpu"]);
+
+        replace(&path, "GpuPartitions=gpu,a100\n");
+        assert_eq!(cache.current().routing.gpu_partitions, ["gpu", "a100"]);
+
+        let marker = "BrokenKeyForCacheTest";
+        replace(&path, &format!("GpuPartitions=gpu\n{marker}=1\n"));
+        for _ in 0..3 {
+            assert_eq!(
+                cache.current().routing.gpu_partitions,
+                ["gpu", "a100"],
+                "last good"
+            );
+        }
+        assert_eq!(logged_matching(marker), 1, "reported once per bad version");
+        let line = LOG
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|m| m.contains(marker))
+            .cloned()
+            .unwrap();
+        assert!(
+            line.contains("rci.conf:2: unknown key 'BrokenKeyForCacheTest'"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("keeping the previous configuration"),
+            "{line}"
+        );
+
+        // A second, different broken version is reported again.
+        replace(&path, &format!("{marker}=2\n\n"));
+        cache.check_now();
+        assert_eq!(logged_matching(marker), 2);
+
+        replace(&path, "GpuPartitions=fixed\n");
+        assert_eq!(cache.current().routing.gpu_partitions, ["fixed"]);
+
+        // The file disappearing keeps the last good config too.
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(cache.current().routing.gpu_partitions, ["fixed"]);
+        assert!(logged_matching("cannot read") >= 1);
+    }
+
+    #[test]
+    fn cache_interval_skips_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rci.conf");
+        std::fs::write(&path, "GpuPartitions=one\n").unwrap();
+        let cache = ConfigCache::new(&path, Duration::from_secs(3600), log).unwrap();
+        replace(&path, "GpuPartitions=two\n");
+        // Within the interval nothing is re-read...
+        assert_eq!(cache.current().routing.gpu_partitions, ["one"]);
+        // ...until a check is forced.
+        cache.check_now();
+        assert_eq!(cache.current().routing.gpu_partitions, ["two"]);
+    }
+
+    #[test]
+    fn cache_first_load_fails_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rci.conf");
+        std::fs::write(&path, "Kind=server MaxTime=soon\n").unwrap();
+        let err = ConfigCache::new(&path, Duration::ZERO, log)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("rci.conf:1: MaxTime: invalid time 'soon'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cache_follows_slurm_conf_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rci.conf");
+        let slurm = dir.path().join("slurm.conf");
+        std::fs::write(&path, "GpuPartitions=gpu\n").unwrap();
+        std::fs::write(&slurm, "PartitionName=gpu Default=YES\n").unwrap();
+        let cache = ConfigCache::new(&path, Duration::ZERO, log).unwrap();
+        assert_eq!(
+            cache.current().routing.default_partition.as_deref(),
+            Some("gpu")
+        );
+        replace(&slurm, "PartitionName=gpu\nPartitionName=cpu Default=YES\n");
+        assert_eq!(
+            cache.current().routing.default_partition.as_deref(),
+            Some("cpu")
+        );
+    }
+
+    #[test]
+    fn cache_is_sync_and_send() {
+        fn assert_sync<T: Sync + Send>() {}
+        assert_sync::<ConfigCache>();
+    }
+
+    #[test]
+    fn edit_distance_works() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("gpupartiton", "gpupartitions"), 2);
+    }
+}
