@@ -282,10 +282,10 @@ pub struct Config {
     /// Cap on time limits set with `scontrol update` by non-operators; `None`: the smallest
     /// MaxTime of all kinds.
     pub update_max_time: Option<MaxTime>,
-    // EXTENSION POINT (1/2): the lead adds the sections of other modules here, e.g.
-    //     pub container: crate::container::ContainerConfig,
-    //     pub energy: crate::energy::EnergyConfig,
-    // (both `Default + Clone + Debug`), and one dispatch line each in `set_extension_key`.
+    /// Container GPU environment (spank_rci in slurmstepd).
+    pub container: crate::container_env::ContainerConfig,
+    /// Energy and GPU accounting (spank_rci in the extern step).
+    pub energy: crate::energy::EnergyConfig,
 }
 
 impl Default for Config {
@@ -296,6 +296,8 @@ impl Default for Config {
             kinds: KindsConfig::default(),
             admin_users: Vec::new(),
             update_max_time: None,
+            container: Default::default(),
+            energy: Default::default(),
         };
         cfg.kinds.set_rules(builtin_rules());
         cfg
@@ -310,11 +312,10 @@ impl Config {
         key_lowercase: &str,
         value: &str,
     ) -> Option<Result<(), String>> {
-        // EXTENSION POINT (2/2): one line per section, first match wins:
-        //     if let r @ Some(_) = self.container.set_key(key_lowercase, value) { return r; }
-        //     if let r @ Some(_) = self.energy.set_key(key_lowercase, value) { return r; }
-        let _ = (key_lowercase, value);
-        None
+        if let r @ Some(_) = self.container.set_key(key_lowercase, value) {
+            return r;
+        }
+        self.energy.set_key(key_lowercase, value)
     }
 
     /// The cap `job_modify` applies to time-limit updates by non-operators.
@@ -347,6 +348,8 @@ impl Config {
             )
         })?;
         let mut cfg = Config::parse(&text, &path.display().to_string())?;
+        // rci.conf sits next to slurm.conf, and so does gres.conf unless GresConf= says otherwise.
+        cfg.container.slurm_conf_dir = path.parent().map(Path::to_path_buf);
         if cfg.routing.default_partition.is_none() {
             let slurm_conf = slurm_conf_beside(path);
             if let Ok(slurm_text) = std::fs::read_to_string(&slurm_conf) {

@@ -13,7 +13,6 @@ pub mod gpu;
 pub mod guard;
 pub mod job;
 pub mod paths;
-pub mod plugin_state;
 pub mod policy;
 pub mod record;
 pub mod report;
@@ -22,6 +21,7 @@ pub mod spank_accounting;
 pub mod spank_config;
 pub mod spank_plugin;
 pub mod spool;
+pub mod submit_plugin;
 pub mod syslog;
 pub mod tres;
 

@@ -4,19 +4,14 @@
 
 use std::sync::OnceLock;
 
-use crate::container_env::ContainerConfig;
-use crate::energy::EnergyConfig;
+use crate::config::Config;
 use crate::ffi::nvml::Nvml;
 use crate::ffi::slurm;
 use crate::gpu::resolve::{NoUuidFallback, UuidByMinor};
 use crate::paths::{conf_arg, process_env, rci_conf_path};
 
-/// The parts of rci.conf the SPANK plugin uses.
-#[derive(Debug, Clone, Default)]
-pub struct SpankConfig {
-    pub container: ContainerConfig,
-    pub energy: EnergyConfig,
-}
+/// rci.conf as the SPANK plugin uses it (the container and energy sections).
+pub type SpankConfig = Config;
 
 /// Loads (once per process) the configuration named by plugstack.conf's `conf=` argument, or
 /// the default location next to slurm.conf.
@@ -24,9 +19,15 @@ pub fn load(args: &[String]) -> &'static SpankConfig {
     static CONFIG: OnceLock<SpankConfig> = OnceLock::new();
     CONFIG.get_or_init(|| {
         let path = rci_conf_path(conf_arg(args), process_env);
-        let mut cfg = SpankConfig::default();
-        cfg.container.slurm_conf_dir = path.parent().map(|p| p.to_path_buf());
-        cfg
+        Config::load(&path).unwrap_or_else(|e| {
+            slurm::error(&format!(
+                "spank_rci: {}; using built-in defaults for this step",
+                e.one_line()
+            ));
+            let mut cfg = Config::default();
+            cfg.container.slurm_conf_dir = path.parent().map(|p| p.to_path_buf());
+            cfg
+        })
     })
 }
 
@@ -67,9 +68,4 @@ pub fn uuid_fallback(cfg: &SpankConfig) -> Box<dyn UuidByMinor> {
         timeout: cfg.energy.nvml_init_timeout,
         nvml: OnceLock::new(),
     })
-}
-
-#[allow(dead_code)]
-fn log_config_error(msg: &str) {
-    slurm::error(msg);
 }

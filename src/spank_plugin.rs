@@ -49,13 +49,16 @@ fn on_kind_option(arg: Option<&str>, _remote: bool) -> c_int {
     0
 }
 
+fn loaded_line(ctx: Context) -> String {
+    format!("spank_rci: loaded in {} context", ctx.name())
+}
+
 /// `slurm_spank_init`: runs in every SPANK host process.
 pub fn init(sp: Spank, _args: &[String]) -> c_int {
     let ctx = spank::context();
-    let line = format!("spank_rci: loaded in {} context", ctx.name());
-    match ctx {
-        Context::Local | Context::Allocator => slurm::verbose(&line),
-        _ => slurm::info(&line),
+    // Clients log this in init_post_opt instead, once `-v` has raised their log level.
+    if !matches!(ctx, Context::Local | Context::Allocator) {
+        slurm::info(&loaded_line(ctx));
     }
     if matches!(ctx, Context::Local | Context::Allocator | Context::Remote) {
         if let Err(e) = sp.register_option(&KIND_OPTION) {
@@ -78,6 +81,7 @@ pub fn init_post_opt(sp: Spank, args: &[String]) -> c_int {
         return 0;
     }
     if matches!(ctx, Context::Local | Context::Allocator) {
+        slurm::verbose(&loaded_line(ctx));
         if let Some(kind) = DECLARED_KIND.load_full() {
             if let Err(e) = sp.job_control_setenv(KIND_ENV, &kind) {
                 slurm::error(&format!("spank_rci: --rci-kind={kind} not passed on: {e}"));

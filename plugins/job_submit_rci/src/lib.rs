@@ -5,7 +5,7 @@
 rci::job_submit_plugin!(
     name: "RCI job submit policy (GPU routing, job kind time caps)",
     type: "job_submit/rci",
-    init: rci::plugin_state::job_submit_init,
-    submit: rci::plugin_state::on_submit,
-    modify: rci::plugin_state::on_modify,
+    init: rci::submit_plugin::init,
+    submit: rci::submit_plugin::on_submit,
+    modify: rci::submit_plugin::on_modify,
 );
