@@ -109,8 +109,8 @@ pub fn task_init(sp: Spank, args: &[String]) -> c_int {
     let step = StepKind::from_step_id(step_id);
     let node = sp
         .getenv("SLURMD_NODENAME")
-        .unwrap_or_else(|| crate::spank_config::short_hostname());
-    let fallback = crate::spank_config::uuid_fallback(&cfg);
+        .unwrap_or_else(crate::spank_config::short_hostname);
+    let fallback = crate::spank_config::uuid_fallback(cfg);
     let plan = plan_for_step(
         container,
         step,
