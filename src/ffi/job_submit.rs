@@ -271,7 +271,7 @@ macro_rules! job_submit_plugin {
 
         /// Called for every job submission (sbatch, salloc, srun allocations, het components).
         #[unsafe(no_mangle)]
-        pub extern "C" fn job_submit(
+        pub unsafe extern "C" fn job_submit(
             job_desc: *mut $crate::ffi::sys::job_desc_msg_t,
             submit_uid: u32,
             err_msg: *mut *mut ::std::ffi::c_char,
@@ -302,7 +302,7 @@ macro_rules! __rci_job_modify {
     ($modify:path) => {
         /// Called for `scontrol update` of a job; `job_ptr` is slurmctld's private record.
         #[unsafe(no_mangle)]
-        pub extern "C" fn job_modify(
+        pub unsafe extern "C" fn job_modify(
             job_desc: *mut $crate::ffi::sys::job_desc_msg_t,
             _job_ptr: *mut ::std::ffi::c_void,
             submit_uid: u32,
@@ -333,7 +333,7 @@ macro_rules! __rci_job_modify {
     ($modify:path) => {
         /// Called for `scontrol update` of a job; `job_ptr` is slurmctld's private record.
         #[unsafe(no_mangle)]
-        pub extern "C" fn job_modify(
+        pub unsafe extern "C" fn job_modify(
             job_desc: *mut $crate::ffi::sys::job_desc_msg_t,
             _job_ptr: *mut ::std::ffi::c_void,
             submit_uid: u32,

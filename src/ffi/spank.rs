@@ -248,7 +248,7 @@ macro_rules! spank_plugin {
 
         /// Every context: log where we are, register `--rci-kind`.
         #[unsafe(no_mangle)]
-        pub extern "C" fn slurm_spank_init(
+        pub unsafe extern "C" fn slurm_spank_init(
             sp: $crate::ffi::sys::spank_t,
             ac: ::std::ffi::c_int,
             argv: *mut *mut ::std::ffi::c_char,
@@ -268,7 +268,7 @@ macro_rules! spank_plugin {
 
         /// Options parsed: forward `--rci-kind` to job_submit.
         #[unsafe(no_mangle)]
-        pub extern "C" fn slurm_spank_init_post_opt(
+        pub unsafe extern "C" fn slurm_spank_init_post_opt(
             sp: $crate::ffi::sys::spank_t,
             ac: ::std::ffi::c_int,
             argv: *mut *mut ::std::ffi::c_char,
@@ -288,7 +288,7 @@ macro_rules! spank_plugin {
 
         /// Each task, before exec: container GPU environment.
         #[unsafe(no_mangle)]
-        pub extern "C" fn slurm_spank_task_init(
+        pub unsafe extern "C" fn slurm_spank_task_init(
             sp: $crate::ffi::sys::spank_t,
             ac: ::std::ffi::c_int,
             argv: *mut *mut ::std::ffi::c_char,
@@ -308,7 +308,7 @@ macro_rules! spank_plugin {
 
         /// Step end: the extern step writes the job's energy record.
         #[unsafe(no_mangle)]
-        pub extern "C" fn slurm_spank_exit(
+        pub unsafe extern "C" fn slurm_spank_exit(
             sp: $crate::ffi::sys::spank_t,
             ac: ::std::ffi::c_int,
             argv: *mut *mut ::std::ffi::c_char,
