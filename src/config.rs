@@ -18,7 +18,8 @@
 //! KindRule=vm Script="virt-launcher *"
 //! ```
 //!
-//! Other modules add their own keys through the extension point in [`Config::set_extension_key`].
+//! Other modules add their own keys through the extension point in `Config::set_extension_key`
+//! (marked `EXTENSION POINT` in this file).
 
 use crate::job::TimeLimit;
 use crate::policy::kinds::{
