@@ -18,7 +18,8 @@
 //! KindRule=vm Script="virt-launcher *"
 //! ```
 //!
-//! Other modules add their own keys through the extension point in [`Config::set_extension_key`].
+//! Other modules add their own keys through the extension point in `Config::set_extension_key`
+//! (marked `EXTENSION POINT` in this file).
 
 use crate::job::TimeLimit;
 use crate::policy::kinds::{
@@ -43,7 +44,9 @@ pub const DEFAULT_PATH: &str = "/etc/slurm/rci.conf";
 /// A time cap. Ordered from strict to loose: `Minutes(1) < Minutes(2) < Unlimited`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum MaxTime {
+    /// At most this many minutes.
     Minutes(u32),
+    /// No cap.
     #[default]
     Unlimited,
 }
@@ -113,14 +116,23 @@ pub enum DefaultPartitionSource {
 /// Routing of CPU-only jobs away from GPU partitions. Inactive while `gpu_partitions` is empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoutingConfig {
+    /// `GpuPartitions=`: partitions whose nodes have GPUs.
     pub gpu_partitions: Vec<String>,
+    /// `CpuPartition=`: where rerouted jobs go (default `cpu`).
     pub cpu_partition: String,
+    /// `CpuJobsOnGpuPartitions=`.
     pub action: CpuJobAction,
+    /// `AllowMaxCpus=` (with `allow` only).
     pub allow_max_cpus: Option<u32>,
+    /// `ExemptUsers=`: user names never routed.
     pub exempt_users: Vec<String>,
+    /// `ExemptAccounts=`.
     pub exempt_accounts: Vec<String>,
+    /// `ExemptQos=`.
     pub exempt_qos: Vec<String>,
+    /// The partition of jobs that name none, when known.
     pub default_partition: Option<String>,
+    /// Where `default_partition` came from.
     pub default_partition_source: DefaultPartitionSource,
 }
 
@@ -157,13 +169,17 @@ impl RoutingConfig {
 pub struct KindPolicy {
     /// Set when the job gives no time limit (minutes).
     pub default_time: Option<u32>,
+    /// Cap on the time limit.
     pub max_time: MaxTime,
+    /// What happens above the cap.
     pub action: TimeAction,
     /// Partition every job of this kind is moved to.
     pub partition: Option<String>,
     /// QOS every job of this kind gets.
     pub qos: Option<String>,
+    /// Users who get `allow_max_time`.
     pub allow_users: Vec<String>,
+    /// Accounts whose jobs get `allow_max_time`.
     pub allow_accounts: Vec<String>,
     /// Cap for allowlisted users and accounts; `None`: they get `max_time` like everyone.
     pub allow_max_time: Option<MaxTime>,
@@ -195,6 +211,7 @@ pub struct KindsConfig {
     pub(crate) rules: Vec<KindRule>,
     /// The `Script=` conditions of `rules`, grouped for scanning.
     pub(crate) scan: ScriptScan,
+    /// `DefaultKindRules=`: whether the built-in rules follow rci.conf's.
     pub default_rules: bool,
 }
 
@@ -275,7 +292,9 @@ static FALLBACK_POLICY: KindPolicy = KindPolicy {
 pub struct Config {
     /// The file this came from (for messages); `(built-in defaults)` for [`Config::default`].
     pub source: String,
+    /// Routing of CPU-only jobs away from GPU partitions.
     pub routing: RoutingConfig,
+    /// Job kinds: time policies and detection rules.
     pub kinds: KindsConfig,
     /// Users (names or uids) who may do anything in job_modify, besides root and SlurmUser.
     pub admin_users: Vec<String>,
@@ -438,8 +457,11 @@ fn quote_if_needed(value: &str) -> String {
 /// One problem in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigIssue {
+    /// The file.
     pub path: String,
+    /// The line (of a continued line: its first line), when the issue has one.
     pub line: Option<usize>,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -455,6 +477,7 @@ impl fmt::Display for ConfigIssue {
 /// Every problem found in a file (parsing goes on after the first one), one per line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// In file order (cross-checks last).
     pub issues: Vec<ConfigIssue>,
 }
 
@@ -1575,6 +1598,17 @@ UpdateMaxTime=2-00:00:00
     fn cache_is_sync_and_send() {
         fn assert_sync<T: Sync + Send>() {}
         assert_sync::<ConfigCache>();
+    }
+
+    #[test]
+    fn shipped_example_is_valid() {
+        let cfg = parse(include_str!("../slurm-conf/rci.conf.example"));
+        assert_eq!(cfg.routing.gpu_partitions, ["gpu", "gpu-long"]);
+        assert_eq!(
+            cfg.kinds.policy(JobKind::Server).max_time,
+            MaxTime::Minutes(7 * 1440)
+        );
+        assert_eq!(cfg.kinds.rules().len(), 2 + BUILTIN_RULES.len());
     }
 
     #[test]

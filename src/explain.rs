@@ -67,8 +67,11 @@ impl Default for CliEnv {
 /// `rci explain`'s own options and the sbatch part of its command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExplainArgs {
+    /// `--config FILE`.
     pub config: Option<PathBuf>,
+    /// `--user NAME`: the job's user for exemptions and allowlists.
     pub user: Option<String>,
+    /// Everything after rci's own options (and `--`).
     pub sbatch: Vec<String>,
 }
 
@@ -216,8 +219,9 @@ const OPTIONS: &[(&str, Option<char>, Field)] = &[
     ("x11", None, Field::Flag),
 ];
 
-/// The options of one (het) component, as given.
+/// The options of one (het) component, as given (each field is the option of the same name).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
 pub struct ComponentOptions {
     pub partition: Option<String>,
     pub job_name: Option<String>,
@@ -241,6 +245,7 @@ pub struct ComponentOptions {
 /// The parsed sbatch part of a command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SbatchLine {
+    /// One entry per het component (one for a plain job).
     pub components: Vec<ComponentOptions>,
     /// The script path: the first argument that is not an option.
     pub script: Option<String>,

@@ -321,6 +321,12 @@ mod tests {
         }
 
         #[test]
+        fn a_list_is_the_merge_of_its_parts(a in "[gres/pu:=0-9a-z]{0,16}", b in "[gres/pu:=0-9a-z,]{0,16}") {
+            let joined = format!("{a},{b}");
+            prop_assert_eq!(gpu_request(&joined), gpu_request(&a).merge(gpu_request(&b)));
+        }
+
+        #[test]
         fn generated_lists_round_trip(entries in proptest::collection::vec(entry_strategy(), 0..6)) {
             let spec = entries.iter().map(|(t, _, _)| t.as_str()).collect::<Vec<_>>().join(",");
             let total: u64 = entries.iter().map(|(_, n, _)| n).sum();

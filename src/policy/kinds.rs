@@ -542,7 +542,10 @@ fn best_cover(uncovered: &[(usize, &[u8])]) -> Option<Vec<u8>> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleOrigin {
     /// A `KindRule=` line of rci.conf (line number).
-    Config { line: usize },
+    Config {
+        /// Line of the `KindRule=` entry.
+        line: usize,
+    },
     /// Built into rci (switched off by `DefaultKindRules=no`).
     Builtin,
 }
@@ -550,6 +553,7 @@ pub enum RuleOrigin {
 /// One detection rule: every condition given must match.
 #[derive(Debug, Clone)]
 pub struct KindRule {
+    /// The kind a match gives.
     pub kind: JobKind,
     /// Glob over the whole job name.
     pub name: Option<Glob>,
@@ -559,6 +563,7 @@ pub struct KindRule {
     pub partition: Option<Glob>,
     /// Words in the batch script.
     pub script: Option<ScriptPattern>,
+    /// Where the rule was written.
     pub origin: RuleOrigin,
     /// The rule as rci.conf would spell it, for `rci explain`.
     pub text: String,
@@ -646,6 +651,7 @@ pub struct Classification {
     pub kind: JobKind,
     /// What detection found.
     pub detected: JobKind,
+    /// Which rule (or fallback) gave `detected`.
     pub detected_by: DetectedBy,
     /// What the user declared with `--rci-kind`, if anything.
     pub declared: Option<JobKind>,
@@ -743,8 +749,11 @@ fn is_allowlisted(policy: &KindPolicy, req: &JobRequest) -> bool {
 /// Which setting a time decision came from (for messages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeSource {
+    /// The kind's `DefaultTime=`.
     DefaultTime,
+    /// The kind's `MaxTime=`.
     MaxTime,
+    /// The kind's `AllowMaxTime=` (allowlisted user or account).
     AllowMaxTime,
 }
 
@@ -765,17 +774,28 @@ pub enum TimeOutcome {
     /// Left as requested (within the cap, or no cap).
     Kept,
     /// No limit given: set to `minutes` from `source`.
-    Defaulted { minutes: u32, source: TimeSource },
+    Defaulted {
+        /// The limit set.
+        minutes: u32,
+        /// Where it came from.
+        source: TimeSource,
+    },
     /// Above the cap: lowered.
     Capped {
+        /// The limit asked for.
         requested: TimeLimit,
+        /// The limit set.
         minutes: u32,
+        /// The cap that applied.
         source: TimeSource,
     },
     /// Above the cap with `Action=reject`.
     Rejected {
+        /// The limit asked for.
         requested: TimeLimit,
+        /// The cap.
         max: u32,
+        /// The cap that applied.
         source: TimeSource,
     },
 }

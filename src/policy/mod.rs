@@ -43,6 +43,7 @@ pub struct Evaluation<'a> {
     /// `None` when no kind has any effect (classification is skipped then) or the declared kind
     /// was invalid.
     pub classification: Option<Classification>,
+    /// What the TRES fields say about GPUs (`None`: no TRES field set).
     pub gpus: Option<GpuRequest>,
     /// The partition the kind assigned, when it changed the job's.
     pub kind_partition: Option<&'a str>,
@@ -50,6 +51,7 @@ pub struct Evaluation<'a> {
     pub routing: Option<RoutingOutcome<'a>>,
     /// `None` when there was no kind policy to apply, or the decision stopped before.
     pub time: Option<TimeOutcome>,
+    /// The answer for Slurm.
     pub verdict: Verdict,
 }
 

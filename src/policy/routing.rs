@@ -28,8 +28,11 @@ pub const WHY: &str = "GPU nodes are kept for GPU jobs";
 /// Which exemption applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exemption {
+    /// `ExemptUsers=`.
     User,
+    /// `ExemptAccounts=`.
     Account,
+    /// `ExemptQos=`.
     Qos,
 }
 
@@ -38,6 +41,7 @@ pub enum Exemption {
 pub enum RoutingOutcome<'a> {
     /// No `GpuPartitions` configured.
     Disabled,
+    /// Exempt from routing.
     Exempt(Exemption),
     /// The job asks for GPUs: never moved.
     AsksForGpus,
@@ -49,15 +53,19 @@ pub enum RoutingOutcome<'a> {
     Allowed,
     /// The GPU partitions were dropped from the list; `kept` is the new list.
     Narrowed {
+        /// The remaining (non-GPU) partitions, comma-joined.
         kept: String,
     },
     /// Moved to `to`; `from_default` when the job had named no partition.
     Rerouted {
+        /// `CpuPartition`.
         to: &'a str,
+        /// The job named no partition; its default partition is a GPU partition.
         from_default: bool,
     },
     /// Refused; the message is complete.
     Rejected {
+        /// The line for the user.
         message: String,
     },
 }
