@@ -1602,7 +1602,7 @@ UpdateMaxTime=2-00:00:00
 
     #[test]
     fn shipped_example_is_valid() {
-        let cfg = parse(include_str!("../slurm-conf/rci.conf.example"));
+        let cfg = parse(include_str!("../slurm-conf/example/rci.conf"));
         assert_eq!(cfg.routing.gpu_partitions, ["gpu", "gpu-long"]);
         assert_eq!(
             cfg.kinds.policy(JobKind::Server).max_time,

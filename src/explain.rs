@@ -33,11 +33,12 @@ pub const EXIT_USAGE: i32 = 2;
 pub const USAGE: &str = "\
 usage: rci explain [--config FILE] [--user NAME] [--] [sbatch/salloc options] [script [args]]
        rci check-config [FILE]
-       rci report ...
+       rci report [FILES|DIRS...] --by user|account|partition|month|node [--since DATE]
+                  [--until DATE] [--format table|csv|json]      (or: --job ID)
 Options understood by explain: -p/--partition -J/--job-name -A/--account -q/--qos --comment
   -t/--time --gres -G/--gpus --gpus-per-node --gpus-per-task --gpus-per-socket --tres-per-task
   -c/--cpus-per-task -n/--ntasks -a/--array --wrap --rci-kind, ':' between het components.
-The configuration defaults to $RCI_CONF, else /etc/slurm/rci.conf.";
+The configuration defaults to $RCI_CONF, else rci.conf next to $SLURM_CONF, else\n/etc/slurm/rci.conf.";
 
 /// What the CLI knows about its surroundings (kept out of the logic for tests).
 #[derive(Debug, Clone)]

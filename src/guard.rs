@@ -71,7 +71,10 @@ mod tests {
             .iter()
             .find(|l| l.contains("index out of bounds"))
             .expect("the panic was logged");
-        assert!(line.starts_with("rci: internal error in job_submit:"), "{line}");
+        assert!(
+            line.starts_with("rci: internal error in job_submit:"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -120,7 +120,11 @@ mod tests {
     #[test]
     fn spank_env_finds_values_with_and_without_prefix() {
         let req = JobRequest {
-            spank_job_env: vec!["RCI_KIND=server".into(), "SPANK_OTHER=x".into(), "junk".into()],
+            spank_job_env: vec![
+                "RCI_KIND=server".into(),
+                "SPANK_OTHER=x".into(),
+                "junk".into(),
+            ],
             ..Default::default()
         };
         assert_eq!(req.spank_env("RCI_KIND"), Some("server"));

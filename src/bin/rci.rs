@@ -3,14 +3,11 @@
 
 use rci::explain::{self, CliEnv, EXIT_USAGE, USAGE};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let env = CliEnv {
-        default_config: std::env::var_os("RCI_CONF")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(rci::config::DEFAULT_PATH)),
+        default_config: rci::paths::rci_conf_path(None, rci::paths::process_env),
         user: std::env::var("USER").ok(),
         // The owner of /proc/self is the process's uid: no libc call needed.
         uid: std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid()),
@@ -24,10 +21,7 @@ fn main() {
         Some((cmd, rest)) if cmd == "check-config" => {
             explain::run_check_config(rest, &env, &mut out, &mut err)
         }
-        Some((cmd, _)) if cmd == "report" => {
-            eprintln!("rci report: not built yet");
-            EXIT_USAGE
-        }
+        Some((cmd, rest)) if cmd == "report" => rci::report::cli_main(rest),
         Some((cmd, _)) if cmd == "-h" || cmd == "--help" || cmd == "help" => {
             println!("{USAGE}");
             0

@@ -198,6 +198,9 @@ mod tests {
 
     #[test]
     fn logging_outside_slurm_falls_back_to_stderr() {
-        log(Level::Error, "rci: test line with %n and %s that must not be a format");
+        log(
+            Level::Error,
+            "rci: test line with %n and %s that must not be a format",
+        );
     }
 }
