@@ -54,7 +54,7 @@ show_command() {
 
 bold "Starting a test cluster in $DIR (job_submit: $plugins, spank: $plugins)"
 "$CLUSTER" start "$DIR" --plugin-dir "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release" \
-    --job-submit "$plugins" --spank "$plugins"
+    --job-submit "$plugins" --spank "$plugins" --rci-conf "$REPO_ROOT/slurm-conf/demo-rci.conf.in"
 for var in $(compgen -e); do
     case $var in SLURM_* | SBATCH_* | SALLOC_* | SRUN_*) unset "$var" ;; esac
 done
@@ -122,26 +122,65 @@ show_job() {
 # ---------------------------------------------------------------------------------------------
 # SAMPLES
 
-submit "a CPU-only job sent to the gpu partition" -p gpu -J cpu-in-gpu \
+bold "rci.conf of this demo"
+grep -v '^#' "$DIR/etc/rci.conf" | grep . | indent
+
+# 1. Routing: CPU-only work is kept off the GPU node.
+submit "a CPU-only job sent to the gpu partition (rerouted to cpu)" -p gpu -J cpu-in-gpu \
     --wrap 'echo "ran on $SLURMD_NODENAME in partition $SLURM_JOB_PARTITION"'
-submit "a GPU job asking for two L40" -p gpu -J two-gpus --gres=gpu:l40:2 \
-    --wrap 'echo "CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES SLURM_JOB_GPUS=$SLURM_JOB_GPUS"'
-submit "a CPU job in the cpu partition" -p cpu -J cpu-job -c 2 \
-    --wrap 'echo "ran on $SLURMD_NODENAME with $SLURM_CPUS_ON_NODE CPUs"'
+submit "a GPU job asking for two L40 (stays in gpu)" -p gpu -J two-gpus --gres=gpu:l40:2 \
+    --wrap 'echo "SLURM_JOB_GPUS=$SLURM_JOB_GPUS NVIDIA_VISIBLE_DEVICES=$NVIDIA_VISIBLE_DEVICES"'
+
+# 2. Job kinds and time caps.
+cat >"$DIR/work/vm.sh" <<'VM'
+#!/bin/bash
+# boots a guest under Slurm (the demo only prints the command)
+echo qemu-system-x86_64 -enable-kvm -m 4G -drive file=guest.qcow2
+VM
+submit "a QEMU VM asking for 10 days, aimed at gpu (rerouted and capped)" -p gpu -J my-vm \
+    -t 10-0 "$DIR/work/vm.sh"
+submit "a JupyterHub spawner job without a time limit (gets DefaultTime)" -p cpu \
+    -J spawner-jupyterhub --wrap 'echo jupyterhub-singleuser would start here'
+submit "a web server declared with --rci-kind=server asking for 30 days" -p cpu \
+    --rci-kind=server -J web -t 30-0 --wrap 'echo serving'
+submit "the same from the approved web-hosting account (allowed 30 days)" -p cpu \
+    --rci-kind=server -A web-hosting -J web-approved -t 30-0 --wrap 'echo serving'
+
+# 3. Container GPU environment: UUIDs instead of indices, void for CPU-only steps.
+step "srun: a step with one GPU sees it by UUID, for every container runtime" \
+    srun -p gpu --gres=gpu:1 bash -c 'env | grep -E "^(SLURM_STEP_GPUS|NVIDIA_VISIBLE_DEVICES|APPTAINERENV_NVIDIA_VISIBLE_DEVICES|RCI_CDI_DEVICES)=" | sort'
+step "srun: a CPU-only step on cpu01, after exporting NVIDIA_VISIBLE_DEVICES=all" \
+    env NVIDIA_VISIBLE_DEVICES=all srun -p cpu bash -c 'echo "NVIDIA_VISIBLE_DEVICES=$NVIDIA_VISIBLE_DEVICES"'
 if id -u rcitest >/dev/null 2>&1; then
-    submit "the same GPU job as the unprivileged user rcitest" --as rcitest -p gpu -J user-gpu \
-        --gres=gpu:1 --wrap 'echo "$(id -un): CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES"'
+    submit "a GPU job of the unprivileged user rcitest" --as rcitest -p gpu -J user-gpu \
+        --gres=gpu:1 --wrap 'echo "$(id -un): NVIDIA_VISIBLE_DEVICES=$NVIDIA_VISIBLE_DEVICES"'
 fi
-step "srun: an interactive step with one GPU" \
-    srun -p gpu --gres=gpu:1 bash -c 'echo "$SLURMD_NODENAME CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES SLURM_STEP_GPUS=$SLURM_STEP_GPUS"'
 
 for id in "${SUBMITTED[@]}"; do
     show_job "$id"
 done
 
+# 4. Energy accounting: one record per job per node, and a report for accountants.
+if [[ $plugins == rci ]]; then
+    for ((i = 0; i < 50; i++)); do
+        [[ -n $(squeue -h 2>/dev/null) ]] || break
+        sleep 0.2
+    done
+    sleep 1
+    bold "Energy records written by spank_rci (one JSON line per job per node)"
+    if compgen -G "$DIR/accounting/*.jsonl" >/dev/null; then
+        head -n 1 "$DIR"/accounting/*.jsonl | cut -c1-400 | indent
+        RCI="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/rci"
+        step "rci report: per user" "$RCI" report "$DIR/accounting" --by user
+        step "rci report: per partition, CSV" "$RCI" report "$DIR/accounting" --by partition --format csv
+    else
+        echo "  (no records: see the slurmd logs below)"
+    fi
+fi
+
 # ---------------------------------------------------------------------------------------------
 
 bold "What the plugins logged (slurmctld, slurmd and slurmstepd)"
-grep -h -E 'rci: |rci\]|job_submit/rci|job_submit_rci|spank_rci' "$DIR/log/slurmctld.log" "$DIR"/log/slurmd-*.log |
+grep -h -E 'rci: |job_submit/rci|job_modify/rci|spank_rci' "$DIR/log/slurmctld.log" "$DIR"/log/slurmd-*.log | grep -v -E 'Loaded plugin|loaded in' |
     tail -n 40 | sed 's/^/  /' ||
     echo "  (none)"
