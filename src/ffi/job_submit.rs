@@ -254,7 +254,7 @@ pub fn init_entry(init: fn() -> Result<String, String>) -> c_int {
 /// Exports a job_submit plugin: identity symbols, `init`, `job_submit` and `job_modify` (with the
 /// argument list of the Slurm release we build against), nothing else.
 ///
-/// ```ignore
+/// ```text
 /// rci::job_submit_plugin!(name: "...", type: "job_submit/rci",
 ///     init: path::to::init, submit: path::to::submit, modify: path::to::modify);
 /// ```
