@@ -231,6 +231,56 @@ pub unsafe fn entry(
     })
 }
 
+/// `job_submit()` behind the guard.
+///
+/// # Safety
+/// As for [`entry`].
+pub unsafe fn submit_entry(
+    desc: *mut job_desc_msg_t,
+    submit_uid: u32,
+    err_msg: *mut *mut c_char,
+    handler: Handler,
+) -> c_int {
+    let slurm_user = slurm::slurm_user_id();
+    // SAFETY: per this function's contract.
+    unsafe {
+        entry(
+            "job_submit/rci",
+            Origin::Submit,
+            desc,
+            submit_uid,
+            err_msg,
+            slurm_user,
+            handler,
+        )
+    }
+}
+
+/// `job_modify()` behind the guard; `err_msg` is NULL before Slurm 23.02.
+///
+/// # Safety
+/// As for [`entry`].
+pub unsafe fn modify_entry(
+    desc: *mut job_desc_msg_t,
+    submit_uid: u32,
+    err_msg: *mut *mut c_char,
+    handler: Handler,
+) -> c_int {
+    let slurm_user = slurm::slurm_user_id();
+    // SAFETY: per this function's contract.
+    unsafe {
+        entry(
+            "job_modify/rci",
+            Origin::Modify,
+            desc,
+            submit_uid,
+            err_msg,
+            slurm_user,
+            handler,
+        )
+    }
+}
+
 /// `init()`: a non-zero return makes slurmctld exit with a fatal error, which is what an admin
 /// wants for a broken rci.conf at start-up (the message names file and line).
 pub fn init_entry(init: fn() -> Result<String, String>) -> c_int {
@@ -277,17 +327,7 @@ macro_rules! job_submit_plugin {
             err_msg: *mut *mut ::std::ffi::c_char,
         ) -> ::std::ffi::c_int {
             // SAFETY: slurmctld passes a valid job descriptor and a valid err_msg pointer.
-            unsafe {
-                $crate::ffi::job_submit::entry(
-                    "job_submit/rci",
-                    $crate::job::Origin::Submit,
-                    job_desc,
-                    submit_uid,
-                    err_msg,
-                    $crate::ffi::slurm::slurm_user_id(),
-                    $submit,
-                )
-            }
+            unsafe { $crate::ffi::job_submit::submit_entry(job_desc, submit_uid, err_msg, $submit) }
         }
 
         $crate::__rci_job_modify!($modify);
@@ -309,17 +349,7 @@ macro_rules! __rci_job_modify {
             err_msg: *mut *mut ::std::ffi::c_char,
         ) -> ::std::ffi::c_int {
             // SAFETY: slurmctld passes a valid job descriptor and a valid err_msg pointer.
-            unsafe {
-                $crate::ffi::job_submit::entry(
-                    "job_modify/rci",
-                    $crate::job::Origin::Modify,
-                    job_desc,
-                    submit_uid,
-                    err_msg,
-                    $crate::ffi::slurm::slurm_user_id(),
-                    $modify,
-                )
-            }
+            unsafe { $crate::ffi::job_submit::modify_entry(job_desc, submit_uid, err_msg, $modify) }
         }
     };
 }
@@ -340,13 +370,10 @@ macro_rules! __rci_job_modify {
         ) -> ::std::ffi::c_int {
             // SAFETY: slurmctld passes a valid job descriptor; there is no err_msg in 22.05.
             unsafe {
-                $crate::ffi::job_submit::entry(
-                    "job_modify/rci",
-                    $crate::job::Origin::Modify,
+                $crate::ffi::job_submit::modify_entry(
                     job_desc,
                     submit_uid,
                     ::std::ptr::null_mut(),
-                    $crate::ffi::slurm::slurm_user_id(),
                     $modify,
                 )
             }

@@ -239,91 +239,46 @@ pub unsafe fn callback(
     })
 }
 
+/// One exported SPANK callback: the C signature, the guard, and the safe body it runs.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __rci_spank_hook {
+    ($(#[$doc:meta])* $symbol:ident => $body:path) => {
+        $(#[$doc])*
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $symbol(
+            sp: $crate::ffi::sys::spank_t,
+            ac: ::std::ffi::c_int,
+            argv: *mut *mut ::std::ffi::c_char,
+        ) -> ::std::ffi::c_int {
+            // SAFETY: SPANK passes its live handle and plugstack.conf's argument vector; a
+            // panic in the body becomes 0 (never fail a job or drain a node for rci's sake).
+            unsafe { $crate::ffi::spank::callback(stringify!($symbol), 0, sp, ac, argv, $body) }
+        }
+    };
+}
+
 /// Exports spank_rci.so's identity and exactly the callbacks it implements. Exporting a callback
 /// has a cost (e.g. job_prolog would fork a process per job), so each one listed here is used.
 #[macro_export]
 macro_rules! spank_plugin {
     (name: $name:expr) => {
         $crate::__rci_plugin_identity!($name, "spank");
-
-        /// Every context: log where we are, register `--rci-kind`.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn slurm_spank_init(
-            sp: $crate::ffi::sys::spank_t,
-            ac: ::std::ffi::c_int,
-            argv: *mut *mut ::std::ffi::c_char,
-        ) -> ::std::ffi::c_int {
-            // SAFETY: SPANK passes its live handle and plugstack.conf's argument vector.
-            unsafe {
-                $crate::ffi::spank::callback(
-                    "slurm_spank_init",
-                    0,
-                    sp,
-                    ac,
-                    argv,
-                    $crate::spank_plugin::init,
-                )
-            }
-        }
-
-        /// Options parsed: forward `--rci-kind` to job_submit.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn slurm_spank_init_post_opt(
-            sp: $crate::ffi::sys::spank_t,
-            ac: ::std::ffi::c_int,
-            argv: *mut *mut ::std::ffi::c_char,
-        ) -> ::std::ffi::c_int {
-            // SAFETY: SPANK passes its live handle and plugstack.conf's argument vector.
-            unsafe {
-                $crate::ffi::spank::callback(
-                    "slurm_spank_init_post_opt",
-                    0,
-                    sp,
-                    ac,
-                    argv,
-                    $crate::spank_plugin::init_post_opt,
-                )
-            }
-        }
-
-        /// Each task, before exec: container GPU environment.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn slurm_spank_task_init(
-            sp: $crate::ffi::sys::spank_t,
-            ac: ::std::ffi::c_int,
-            argv: *mut *mut ::std::ffi::c_char,
-        ) -> ::std::ffi::c_int {
-            // SAFETY: SPANK passes its live handle and plugstack.conf's argument vector.
-            unsafe {
-                $crate::ffi::spank::callback(
-                    "slurm_spank_task_init",
-                    0,
-                    sp,
-                    ac,
-                    argv,
-                    $crate::spank_plugin::task_init,
-                )
-            }
-        }
-
-        /// Step end: the extern step writes the job's energy record.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn slurm_spank_exit(
-            sp: $crate::ffi::sys::spank_t,
-            ac: ::std::ffi::c_int,
-            argv: *mut *mut ::std::ffi::c_char,
-        ) -> ::std::ffi::c_int {
-            // SAFETY: SPANK passes its live handle and plugstack.conf's argument vector.
-            unsafe {
-                $crate::ffi::spank::callback(
-                    "slurm_spank_exit",
-                    0,
-                    sp,
-                    ac,
-                    argv,
-                    $crate::spank_plugin::exit,
-                )
-            }
-        }
+        $crate::__rci_spank_hook!(
+            /// Every context: log where we are, register `--rci-kind`.
+            slurm_spank_init => $crate::spank_plugin::init
+        );
+        $crate::__rci_spank_hook!(
+            /// Options parsed: forward `--rci-kind` to job_submit; start measuring (extern step).
+            slurm_spank_init_post_opt => $crate::spank_plugin::init_post_opt
+        );
+        $crate::__rci_spank_hook!(
+            /// Each task, before exec: container GPU environment.
+            slurm_spank_task_init => $crate::spank_plugin::task_init
+        );
+        $crate::__rci_spank_hook!(
+            /// Step end: the extern step writes the job's energy record.
+            slurm_spank_exit => $crate::spank_plugin::exit
+        );
     };
 }
