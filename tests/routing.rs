@@ -310,6 +310,45 @@ fn users_cannot_move_a_cpu_only_job_to_gpu_but_root_can() {
     cancel(c, id);
 }
 
+#[test]
+fn users_may_drop_the_gpu_request_only_with_a_move_off_gpu() {
+    let c = cluster();
+    let (id, _, _) = c
+        .sbatch_as(TEST_USER, &["--hold", "-p", "gpu", "--gres=gpu:1"], "true")
+        .expect("sbatch accepted");
+    let update = |args: &[&str]| {
+        let mut full = vec!["update".to_owned(), format!("jobid={id}")];
+        full.extend(args.iter().map(|a| a.to_string()));
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        c.run_as(TEST_USER, "scontrol", &full)
+    };
+    let out = update(&["gres=gpu:0"]);
+    assert!(!out.status.success(), "GPU request dropped on gpu");
+    // The rejection suggests an update; it must be one this Slurm accepts.
+    let logged = format!(
+        "job_modify/rci: job {id} user {TEST_USER}: rejected: rci: removing the GPU request of \
+         job {id} needs a move to a non-GPU partition in the same update (e.g. scontrol update \
+         jobid={id} gres=gpu:0 partition=cpu)"
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || !ctld_lines(c, &logged)
+            .is_empty()),
+        "no {logged:?} in slurmctld.log\n{}",
+        c.log_tails()
+    );
+    let out = update(&["gres=gpu:0", "partition=cpu"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let record = c.scontrol_show_job(id);
+    assert_eq!(record["Partition"], "cpu");
+    assert!(
+        record
+            .get("TresPerNode")
+            .is_some_and(|t| t.ends_with("gpu:0")),
+        "{record:?}"
+    );
+    cancel(c, id);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Het jobs and arrays
 // ---------------------------------------------------------------------------------------------
