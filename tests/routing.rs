@@ -208,6 +208,13 @@ fn every_form_of_gpu_request_stays_in_gpu_and_runs_on_gpu01() {
         assert_eq!(c.scontrol_show_job(id)["Partition"], "gpu", "{form}");
         cancel(c, id);
     }
+    // A zero count is no GPU request.
+    let (id, _, err) = c
+        .sbatch(&["--hold", "-p", "gpu", "--gres=gpu:0"], "true")
+        .expect("sbatch accepted");
+    assert!(err.contains(REROUTED), "{err}");
+    assert_eq!(c.scontrol_show_job(id)["Partition"], "cpu");
+    cancel(c, id);
 }
 
 #[test]
