@@ -55,6 +55,17 @@ pub fn user_name(uid: u32) -> Option<String> {
     }
 }
 
+/// The job id in `scontrol update`'s `job_id_str` when it names one whole job (`123`); `None`
+/// for array tasks (`123_4`), het components (`123+1`) and anything else, which a single
+/// number would misdescribe.
+fn plain_job_id(text: &str) -> Option<u32> {
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u32>().ok().and_then(opt_u32)
+}
+
 /// Copies the fields the policies read out of Slurm's request.
 ///
 /// # Safety
@@ -79,9 +90,12 @@ pub unsafe fn read_request(
         entries.iter().filter_map(|&p| s(p)).collect()
     };
     let user_id = opt_u32(d.user_id);
+    // `scontrol update jobid=N` leaves `job_id` at NO_VAL and sends the id as text in
+    // `job_id_str` (Slurm 22.05 verified); messages would otherwise say `<jobid>`.
+    let job_id = opt_u32(d.job_id).or_else(|| s(d.job_id_str).as_deref().and_then(plain_job_id));
     JobRequest {
         origin,
-        job_id: opt_u32(d.job_id),
+        job_id,
         submit_uid,
         submit_user_name: user_name(submit_uid),
         submitter_is_slurm_operator: submit_uid == 0 || Some(submit_uid) == slurm_user_id,
@@ -103,7 +117,12 @@ pub unsafe fn read_request(
         time_limit: time_limit(d.time_limit),
         script: s(d.script),
         spank_job_env,
-        het_job_offset: opt_u32(d.het_job_offset),
+        // job_modify's descriptor has no meaningful het offset: 22.05 sends 0 for every update
+        // (the field is not part of the update RPC). Only job_submit's is real.
+        het_job_offset: match origin {
+            Origin::Submit => opt_u32(d.het_job_offset),
+            Origin::Modify => None,
+        },
         array_inx: s(d.array_inx),
         min_cpus: opt_u32(d.min_cpus),
     }
@@ -148,15 +167,29 @@ fn log_line(entry: &str, req: &JobRequest, verdict: &Verdict) -> String {
         .het_job_offset
         .map(|o| format!(" het+{o}"))
         .unwrap_or_default();
+    // For an update the job's owner (`user_id`, filled in by slurmctld) is rarely the one who
+    // sends it: name the sender too, or root's updates read as the owner's.
+    let submitter = req
+        .submit_user_name
+        .clone()
+        .unwrap_or_else(|| req.submit_uid.to_string());
+    let by = if submitter == who {
+        String::new()
+    } else {
+        format!(" by {submitter}")
+    };
     match verdict {
         Verdict::Accept { messages, .. } if messages.is_empty() => {
-            format!("{entry}: {job}{het} user {who}: accepted unchanged")
+            format!("{entry}: {job}{het} user {who}{by}: accepted unchanged")
         }
         Verdict::Accept { messages, .. } => {
-            format!("{entry}: {job}{het} user {who}: {}", messages.join(" | "))
+            format!(
+                "{entry}: {job}{het} user {who}{by}: {}",
+                messages.join(" | ")
+            )
         }
         Verdict::Reject { message } => {
-            format!("{entry}: {job}{het} user {who}: rejected: {message}")
+            format!("{entry}: {job}{het} user {who}{by}: rejected: {message}")
         }
     }
 }
@@ -458,6 +491,79 @@ mod tests {
             )
         };
         assert_eq!(rc, INTERNAL_RC);
+    }
+
+    #[test]
+    fn scontrol_update_job_id_comes_from_job_id_str() {
+        // What 22.05's job_modify receives for `scontrol update jobid=123 partition=gpu`.
+        let mut desc = empty_desc();
+        desc.het_job_offset = 0;
+        let id = std::ffi::CString::new("123").unwrap();
+        desc.job_id_str = id.as_ptr().cast_mut();
+        // SAFETY: a valid descriptor whose only string points to `id`, alive for the call.
+        let req = unsafe { read_request(&desc, 1000, Origin::Modify, None) };
+        assert_eq!(req.job_id, Some(123));
+        assert_eq!(req.het_job_offset, None, "no het offset in an update");
+        // job_id itself wins when set
+        desc.job_id = 77;
+        // SAFETY: as above.
+        let req = unsafe { read_request(&desc, 1000, Origin::Modify, None) };
+        assert_eq!(req.job_id, Some(77));
+        // a submit keeps its het offset
+        // SAFETY: as above.
+        let req = unsafe { read_request(&desc, 1000, Origin::Submit, None) };
+        assert_eq!(req.het_job_offset, Some(0));
+    }
+
+    #[test]
+    fn only_whole_job_ids_are_read_from_text() {
+        assert_eq!(plain_job_id("42"), Some(42));
+        assert_eq!(plain_job_id(" 42\n"), Some(42));
+        for text in [
+            "",
+            "10_3",
+            "7+1",
+            "10_[1-3]",
+            "x",
+            "-1",
+            "99999999999",
+            "4294967294",
+        ] {
+            assert_eq!(plain_job_id(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn modify_log_line_names_the_job_the_owner_and_the_sender() {
+        let req = JobRequest {
+            origin: Origin::Modify,
+            job_id: Some(9),
+            submit_uid: 0,
+            submit_user_name: Some("root".into()),
+            user_id: Some(1000),
+            user_name: Some("alice".into()),
+            ..Default::default()
+        };
+        let line = log_line(
+            "job_modify/rci",
+            &req,
+            &Verdict::Reject {
+                message: "rci: no".into(),
+            },
+        );
+        assert_eq!(
+            line,
+            "job_modify/rci: job 9 user alice by root: rejected: rci: no"
+        );
+        let own = JobRequest {
+            submit_user_name: Some("alice".into()),
+            submit_uid: 1000,
+            ..req
+        };
+        assert_eq!(
+            log_line("job_modify/rci", &own, &Verdict::accept()),
+            "job_modify/rci: job 9 user alice: accepted unchanged"
+        );
     }
 
     #[test]

@@ -630,7 +630,7 @@ KindRule=server Comment=*rci:server*
         let m = rejected(decide(&c, &modify(None, Some("gres/gpu:0"))));
         assert_eq!(
             m,
-            "rci: removing the GPU request of job 42 needs a move to a non-GPU partition in the same update (e.g. scontrol update jobid=42 gres=none partition=cpu); GPU nodes are kept for GPU jobs"
+            "rci: removing the GPU request of job 42 needs a move to a non-GPU partition in the same update (e.g. scontrol update jobid=42 gres=gpu:0 partition=cpu); GPU nodes are kept for GPU jobs"
         );
         assert!(matches!(
             decide(&c, &modify(None, Some("gres/none"))),
@@ -658,6 +658,48 @@ KindRule=server Comment=*rci:server*
         assert_eq!(decide(&c, &cpus), Verdict::accept());
         cpus.tres_per_task = Some("cpu=4,gres/gpu=0".into());
         assert!(matches!(decide(&c, &cpus), Verdict::Reject { .. }));
+    }
+
+    /// The `scontrol update ...` a rejection suggests, as the update request it produces.
+    fn suggested_update(message: &str, gres_prefix: &str) -> JobRequest {
+        let command = message
+            .split_once("(e.g. ")
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(command, _)| command)
+            .unwrap_or_else(|| panic!("no example in {message}"));
+        let mut req = modify(None, None);
+        for word in command.split_whitespace() {
+            match word.split_once('=') {
+                Some(("partition", p)) => req.partition = Some(p.into()),
+                // What scontrol puts in tres_per_node: `gres:` up to 23.02, `gres/` after.
+                Some(("gres", g)) => req.tres_per_node = Some(format!("{gres_prefix}{g}")),
+                _ => {}
+            }
+        }
+        req
+    }
+
+    #[test]
+    fn the_updates_modify_rejections_suggest_are_accepted() {
+        let c = cfg();
+        for prefix in ["gres:", "gres/"] {
+            let drop = rejected(decide(&c, &modify(None, Some(&format!("{prefix}gpu:0")))));
+            let suggested = suggested_update(&drop, prefix);
+            assert_eq!(
+                suggested.tres_per_node.as_deref(),
+                Some(&*format!("{prefix}gpu:0"))
+            );
+            assert_eq!(decide(&c, &suggested), Verdict::accept(), "{drop}");
+            // Slurm 22.05 refuses `gres=none` (`gres:none`); the suggestion must not use it.
+            assert!(!drop.contains("gres=none"), "{drop}");
+
+            let mv = rejected(decide(&c, &modify(Some("gpu"), None)));
+            assert_eq!(
+                decide(&c, &suggested_update(&mv, prefix)),
+                Verdict::accept(),
+                "{mv}"
+            );
+        }
     }
 
     #[test]

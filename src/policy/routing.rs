@@ -256,8 +256,11 @@ pub fn check_modify(cfg: &Config, req: &JobRequest) -> Result<(), String> {
                 && partition_list(list).all(|p| !r.is_gpu_partition(p))
         });
         if !moves_off_gpu {
+            // The example must be an update Slurm accepts: 22.05's scontrol turns `gres=none`
+            // into `gres:none`, which slurmctld refuses ("Invalid generic resource"), while
+            // `gres=gpu:0` is accepted by every release.
             return Err(format!(
-                "rci: removing the GPU request of job {job} needs a move to a non-GPU partition in the same update (e.g. scontrol update jobid={job} gres=none partition={}); {WHY}",
+                "rci: removing the GPU request of job {job} needs a move to a non-GPU partition in the same update (e.g. scontrol update jobid={job} gres=gpu:0 partition={}); {WHY}",
                 r.cpu_partition
             ));
         }
