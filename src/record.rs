@@ -14,6 +14,12 @@
 //! - `kwh` is the job's IT energy: CPU-side domains × `attribution.share` plus the job's GPUs.
 //!   `facility_kwh` = `kwh` × `pue`; CO2 and the energy part of the cost use `facility_kwh`.
 //! - One record per job per node: a multi-node job writes one line from each node.
+//! - What the writer (the job's extern step) cannot know is left empty, never guessed
+//!   (see [`crate::spank_accounting`]): `job_name`, `account`, `partition`, `qos` and the GPUs
+//!   come from the job's batch (or interactive, or srun) steps on that node, so they are empty
+//!   when no step ran there; `alloc_cpus` is the batch step's `SLURM_CPUS_ON_NODE`, else the
+//!   cores allocated on the node; `alloc_mem_mb` is 0 unless memory is a consumable resource
+//!   (`SelectTypeParameters=CR_*_Memory`); `exit_status` is always null.
 
 use serde::{Deserialize, Serialize};
 

@@ -6,6 +6,19 @@
 //! a background thread (counter wraps); the thread is joined before slurm_spank_exit returns,
 //! because slurmstepd dlcloses the plugin afterwards.
 //!
+//! What the extern step can see (Slurm 22.05, by experiment): its environment has only
+//! `SLURM_TOPOLOGY_ADDR` and `SLURM_TOPOLOGY_ADDR_PATTERN`; `S_JOB_NCPUS` and `S_JOB_ALLOC_MEM`
+//! read 0 (memory is known only when it is a consumable resource); `S_JOB_ID`, `S_JOB_UID`,
+//! `S_JOB_ALLOC_CORES` and the array ids are right; the node name is in slurmstepd's own
+//! environment (`SLURMD_NODENAME`, exported by slurmd). So:
+//! - the job's other steps leave **step notes** (name, account, partition, QOS, GPUs; see
+//!   [`crate::energy::job_info`]) through [`note_step`], read at exit;
+//! - since the job's GPUs are not known when measuring starts, the extern step reads the start
+//!   energy of **every** GPU of the node (when gres.conf gives the node GPUs) and keeps the
+//!   job's ones, matched by UUID, at the end. Were `SLURM_JOB_GPUS` in the extern environment
+//!   (another Slurm release), only those GPUs would be read.
+//! - `exit_status` is never known here and stays null.
+//!
 //! Nothing here can fail a job or drain a node: every problem is logged and the hook returns 0.
 
 use std::sync::Arc;
@@ -13,13 +26,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 
-use crate::energy::{build_record, emit, EnergyMeter, JobFacts};
+use crate::energy::job_info::{self, StepNote};
+use crate::energy::{build_record, count_cpu_list, emit, EnergyMeter, GpuScope, JobFacts};
 use crate::ffi::slurm;
 use crate::ffi::spank::Spank;
 use crate::ffi::sys;
+use crate::gpu::gres_conf::{self, AutoDetect};
 use crate::gpu::resolve::{self, NodeGpus, Resolution, StepGpuEnv, StepKind};
 use crate::record::GpuInfo;
 use crate::spank_config::{short_hostname, uuid_fallback, SpankConfig};
+use crate::spool::ROOT_UID;
 
 /// The job being measured by this slurmstepd. Taken (swapped out) exactly once at exit; an
 /// ArcSwap cannot be poisoned by a panic.
@@ -42,9 +58,24 @@ pub fn is_extern_step(sp: Spank) -> bool {
     sp.item_u32(sys::S_JOB_STEPID) == Some(sys::SLURM_EXTERN_CONT)
 }
 
-/// GPUs of the job on this node, from SLURM_JOB_GPUS (GRES indices) mapped to UUIDs.
-fn job_gpus(sp: Spank, cfg: &SpankConfig, node: &str) -> Vec<GpuInfo> {
-    let env = StepGpuEnv::from_lookup(|name| sp.getenv(name));
+/// This node's name as Slurm knows it (see [`job_info::node_name`] for the sources).
+fn node_name(sp: Spank) -> String {
+    job_info::node_name(
+        sp.getenv("SLURMD_NODENAME"),
+        std::env::var("SLURMD_NODENAME").ok(),
+        sp.getenv("SLURM_TOPOLOGY_ADDR"),
+        short_hostname,
+    )
+}
+
+/// The GPUs `env` names for a step of `kind`, as UUIDs in Slurm's order. `Err`: named but
+/// not identified, with the reason.
+fn resolve_gpus(
+    env: &StepGpuEnv,
+    kind: StepKind,
+    cfg: &SpankConfig,
+    node: &str,
+) -> Result<Vec<GpuInfo>, String> {
     let container = &cfg.container;
     let fallback = uuid_fallback(cfg);
     let load = || {
@@ -55,43 +86,106 @@ fn job_gpus(sp: Spank, cfg: &SpankConfig, node: &str) -> Vec<GpuInfo> {
             &container.nvidia_proc_root,
         )
     };
-    // The extern step carries the job's allocation like a batch step does.
-    match resolve::resolve(&env, StepKind::Batch, load, fallback.as_ref()) {
-        Resolution::Gpus(gpus) => gpus
+    match resolve::resolve(env, kind, load, fallback.as_ref()) {
+        Resolution::Gpus(gpus) => Ok(gpus
             .into_iter()
             .map(|g| GpuInfo {
                 index: g.index,
                 uuid: Some(g.uuid),
                 model: g.model,
             })
-            .collect(),
-        Resolution::NoGpus => Vec::new(),
-        Resolution::Unresolved { reason } => {
+            .collect()),
+        Resolution::NoGpus => Ok(Vec::new()),
+        Resolution::Unresolved { reason } => Err(reason),
+    }
+}
+
+/// GRES indices named by a GPU variable, for a record whose GPUs could not be identified.
+fn indices_only(env: &StepGpuEnv, kind: StepKind) -> Vec<GpuInfo> {
+    let list = match kind {
+        StepKind::Normal => env.step_gpus.as_deref(),
+        _ => env.step_gpus.as_deref().or(env.job_gpus.as_deref()),
+    };
+    list.unwrap_or_default()
+        .split(',')
+        .filter_map(|i| i.trim().parse().ok())
+        .map(|index| GpuInfo {
+            index,
+            uuid: None,
+            model: None,
+        })
+        .collect()
+}
+
+/// The GPUs named by the step environments in `sources`, merged by GRES index. Problems are
+/// logged; a GPU that cannot be identified is kept with its index only.
+fn gpus_from(sources: &[(StepKind, StepGpuEnv)], cfg: &SpankConfig, node: &str) -> Vec<GpuInfo> {
+    let mut gpus: Vec<GpuInfo> = Vec::new();
+    for (kind, env) in sources {
+        let found = resolve_gpus(env, *kind, cfg, node).unwrap_or_else(|reason| {
             slurm::error(&format!(
                 "spank_rci: accounting: GPUs not identified: {reason}"
             ));
-            sp.getenv("SLURM_JOB_GPUS")
-                .unwrap_or_default()
-                .split(',')
-                .filter_map(|i| i.trim().parse().ok())
-                .map(|index| GpuInfo {
-                    index,
-                    uuid: None,
-                    model: None,
-                })
-                .collect()
+            indices_only(env, *kind)
+        });
+        for gpu in found {
+            if !gpus.iter().any(|g| g.index == gpu.index) {
+                gpus.push(gpu);
+            }
         }
     }
+    gpus.sort_by_key(|g| g.index);
+    gpus
+}
+
+/// Whether gres.conf gives this node GPUs NVML can see (so measuring all of them is useful).
+fn node_has_gpus(cfg: &SpankConfig, node: &str) -> bool {
+    gres_conf::load(&cfg.container.gres_conf_path()).is_ok_and(|conf| {
+        conf.has_gpu_records(node)
+            || matches!(
+                conf.autodetect(node),
+                Some(AutoDetect::Nvml | AutoDetect::Nvidia)
+            )
+    })
 }
 
 /// Starts measuring the job on this node (extern step, init_post_opt, root).
 pub fn start(sp: Spank, cfg: &SpankConfig) {
     let energy = &cfg.energy;
-    let node = sp.getenv("SLURMD_NODENAME").unwrap_or_else(short_hostname);
+    let node = node_name(sp);
     let uid = sp.item_u32(sys::S_JOB_UID).unwrap_or(u32::MAX);
-    let env = |name: &str| sp.getenv(name).unwrap_or_default();
-    let array_job_id = sp.item_u32(sys::S_JOB_ARRAY_ID).filter(|&id| id != 0);
-    let gpus = job_gpus(sp, cfg, &node);
+    let job_id = sp.item_u32(sys::S_JOB_ID).unwrap_or(0);
+    let (array_job_id, array_task_id) = job_info::array_ids(
+        sp.item_u32(sys::S_JOB_ARRAY_ID),
+        sp.item_u32(sys::S_JOB_ARRAY_TASK_ID),
+    );
+    // S_JOB_NCPUS reads 0 in the extern step of 22.05; the allocated cores are right.
+    let alloc_cpus = sp
+        .item_u16(sys::S_JOB_NCPUS)
+        .map(u32::from)
+        .filter(|&n| n > 0)
+        .or_else(|| {
+            sp.item_string(sys::S_JOB_ALLOC_CORES)
+                .and_then(|cores| count_cpu_list(&cores))
+        })
+        .unwrap_or(0);
+    // Newer Slurm releases may give the extern step the job's GPUs; 22.05 does not.
+    let env = StepGpuEnv::from_lookup(|name| sp.getenv(name));
+    let gpus = gpus_from(&[(StepKind::Batch, env.clone())], cfg, &node);
+    let scope = if !gpus.is_empty() {
+        GpuScope::Listed(&gpus)
+    } else if node_has_gpus(cfg, &node) {
+        GpuScope::Node
+    } else {
+        GpuScope::Listed(&[])
+    };
+    slurm::debug(&format!(
+        "spank_rci: accounting: job {job_id} on {node}: extern step has SLURM_JOB_GPUS={:?}, \
+         SLURM_JOB_PARTITION={:?}, allocated cores {:?}",
+        env.job_gpus,
+        sp.getenv("SLURM_JOB_PARTITION"),
+        sp.item_string(sys::S_JOB_ALLOC_CORES)
+    ));
     let facts = JobFacts {
         cluster: energy
             .cluster
@@ -99,28 +193,52 @@ pub fn start(sp: Spank, cfg: &SpankConfig) {
             .or_else(|| sp.getenv("SLURM_CLUSTER_NAME"))
             .or_else(slurm::cluster_name)
             .unwrap_or_default(),
-        job_id: sp.item_u32(sys::S_JOB_ID).unwrap_or(0),
+        job_id,
         array_job_id,
-        array_task_id: array_job_id.and(sp.item_u32(sys::S_JOB_ARRAY_TASK_ID)),
+        array_task_id,
         het_job_id: None,
         het_job_offset: None,
-        job_name: env("SLURM_JOB_NAME"),
+        job_name: sp.getenv("SLURM_JOB_NAME").unwrap_or_default(),
         user: crate::ffi::job_submit::user_name(uid).unwrap_or_else(|| uid.to_string()),
         uid,
-        account: env("SLURM_JOB_ACCOUNT"),
-        partition: env("SLURM_JOB_PARTITION"),
+        account: sp.getenv("SLURM_JOB_ACCOUNT").unwrap_or_default(),
+        partition: sp.getenv("SLURM_JOB_PARTITION").unwrap_or_default(),
         qos: sp.getenv("SLURM_JOB_QOS"),
-        node,
+        node: node.clone(),
         node_cpus: None,
-        alloc_cpus: sp.item_u16(sys::S_JOB_NCPUS).map(u32::from).unwrap_or(0),
+        alloc_cpus,
         alloc_mem_mb: sp.item_u64(sys::S_JOB_ALLOC_MEM).unwrap_or(0),
         start_unix: now_unix(),
         end_unix: 0,
-        gpus,
+        gpus: gpus.clone(),
         exit_status: None,
     };
-    let meter = EnergyMeter::start(energy, &facts.gpus);
+    let meter = EnergyMeter::start_scoped(energy, scope, move |what| {
+        slurm::debug(&format!(
+            "spank_rci: accounting: measuring job {job_id} on {node}: {what}"
+        ));
+    });
     ACTIVE.store(Some(Arc::new(ActiveJob { facts, meter })));
+}
+
+/// In every step but the extern one (init_post_opt, root): leaves a note of what this step
+/// knows about its job for the extern step's record (see [`crate::energy::job_info`]).
+pub fn note_step(sp: Spank, cfg: &SpankConfig) {
+    if !cfg.energy.accounting || is_extern_step(sp) {
+        return;
+    }
+    let (Some(job_id), Some(step_id)) =
+        (sp.item_u32(sys::S_JOB_ID), sp.item_u32(sys::S_JOB_STEPID))
+    else {
+        return;
+    };
+    let note = StepNote::from_env(job_id, step_id, |name| sp.getenv(name));
+    let node = node_name(sp);
+    if let Err(e) = job_info::write_note(&cfg.energy.spool_dir, ROOT_UID, &node, &note) {
+        slurm::error(&format!(
+            "spank_rci: accounting: job {job_id}: step note not written: {e}"
+        ));
+    }
 }
 
 /// Stops measuring, writes the record to the spool and syslog (extern step, exit, root).
@@ -135,7 +253,34 @@ pub fn finish(cfg: &SpankConfig) {
     let measured = meter.stop();
     facts.end_unix = now_unix();
     let job_id = facts.job_id;
-    let record = build_record(facts, measured.cpu, measured.gpus, &cfg.energy);
+    let spool = &cfg.energy.spool_dir;
+
+    let (notes, problems) = job_info::read_notes(spool, ROOT_UID, &facts.node, job_id);
+    for p in problems {
+        slurm::error(&format!("spank_rci: accounting: job {job_id}: {p}"));
+    }
+    let info = job_info::merge(&notes);
+    let fill = |field: &mut String, value: String| {
+        if field.is_empty() {
+            *field = value;
+        }
+    };
+    fill(&mut facts.job_name, info.job_name);
+    fill(&mut facts.account, info.account);
+    fill(&mut facts.partition, info.partition);
+    facts.qos = facts.qos.take().or(info.qos);
+    if let Some(cpus) = info.cpus_on_node.filter(|&n| n > 0) {
+        facts.alloc_cpus = cpus;
+    }
+    if facts.gpus.is_empty() {
+        facts.gpus = gpus_from(&info.gpu_sources, cfg, &facts.node);
+    }
+    for e in job_info::remove_notes(spool, &facts.node, job_id, SystemTime::now()) {
+        slurm::error(&format!("spank_rci: accounting: job {job_id}: {e}"));
+    }
+
+    let gpus = measured.job_gpus(&facts.gpus);
+    let record = build_record(facts, measured.cpu, gpus, &cfg.energy);
     for e in emit(&record, &cfg.energy) {
         slurm::error(&format!(
             "spank_rci: accounting record for job {job_id}: {e}"

@@ -70,7 +70,8 @@ pub fn init(sp: Spank, _args: &[String]) -> c_int {
 }
 
 /// `slurm_spank_init_post_opt`: options are known; hand the declared kind to job_submit; in the
-/// job's extern step, start measuring energy.
+/// job's extern step, start measuring energy; in its other steps, note what the extern step
+/// cannot see (job name, account, partition, GPUs) for the energy record.
 pub fn init_post_opt(sp: Spank, args: &[String]) -> c_int {
     let ctx = spank::context();
     if ctx == Context::Remote && crate::spank_accounting::is_extern_step(sp) {
@@ -79,6 +80,9 @@ pub fn init_post_opt(sp: Spank, args: &[String]) -> c_int {
             crate::spank_accounting::start(sp, cfg);
         }
         return 0;
+    }
+    if ctx == Context::Remote {
+        crate::spank_accounting::note_step(sp, crate::spank_config::load(args));
     }
     if matches!(ctx, Context::Local | Context::Allocator) {
         slurm::verbose(&loaded_line(ctx));

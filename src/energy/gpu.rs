@@ -70,6 +70,55 @@ pub struct GpuMeter {
     gpus: Vec<Tracked>,
 }
 
+/// Every GPU of the node, measured because the job's own GPUs were not known when measuring
+/// started (the extern step's environment has no `SLURM_JOB_GPUS` on Slurm 22.05); the job's
+/// GPUs are picked out by UUID at the end with [`NodeGpuEnergy::select`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeGpuEnergy {
+    /// One entry per GPU NVML listed at the start; `index` is NVML's enumeration index.
+    pub devices: Vec<GpuEnergy>,
+    /// Why no GPU could be listed (NVML missing, `nvmlInit` failed or hung).
+    pub error: Option<String>,
+}
+
+impl NodeGpuEnergy {
+    /// The energy of the job's GPUs, matched by UUID, each with the job's GRES index.
+    pub fn select(&self, job_gpus: &[GpuInfo]) -> Vec<GpuEnergy> {
+        job_gpus
+            .iter()
+            .map(|info| {
+                let measured = info.uuid.as_deref().and_then(|uuid| {
+                    self.devices
+                        .iter()
+                        .find(|d| d.uuid.as_deref() == Some(uuid))
+                });
+                match measured {
+                    Some(d) => GpuEnergy {
+                        index: info.index,
+                        uuid: info.uuid.clone(),
+                        model: info.model.clone().or_else(|| d.model.clone()),
+                        ..d.clone()
+                    },
+                    None => GpuEnergy {
+                        index: info.index,
+                        uuid: info.uuid.clone(),
+                        model: info.model.clone(),
+                        millijoules: None,
+                        reset: false,
+                        unavailable: Some(match (&info.uuid, &self.error) {
+                            (None, _) => "GPU UUID unknown".to_owned(),
+                            (Some(_), Some(e)) => e.clone(),
+                            (Some(uuid), None) => {
+                                format!("NVML did not list GPU {uuid} when the job started")
+                            }
+                        }),
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
 impl GpuMeter {
     /// Opens NVML from `library` (waiting at most `init_timeout` for `nvmlInit`) and reads the
     /// start energy of `gpus`. Without GPUs NVML is not touched.
@@ -102,6 +151,51 @@ impl GpuMeter {
             })
             .collect();
         GpuMeter { nvml, gpus }
+    }
+
+    /// Opens NVML like [`start`](Self::start) and reads the start energy of every GPU it
+    /// lists; [`finish_node`](Self::finish_node) returns them all.
+    pub fn start_node(library: &str, init_timeout: Duration) -> GpuMeter {
+        let nvml = Nvml::open(library, init_timeout);
+        let listed: Result<Vec<GpuInfo>, String> = match &nvml {
+            Ok(nvml) => nvml.devices().map_err(|e| describe(&e)).map(|devices| {
+                devices
+                    .iter()
+                    .zip(0u32..)
+                    .map(|(dev, index)| GpuInfo {
+                        index,
+                        uuid: nvml.uuid(dev).ok(),
+                        model: nvml.name(dev).ok(),
+                    })
+                    .collect()
+            }),
+            Err(e) => Err(e.clone()),
+        };
+        match listed {
+            Ok(gpus) => Self::start_with(nvml, &gpus),
+            Err(e) => GpuMeter {
+                nvml: Err(e),
+                gpus: Vec::new(),
+            },
+        }
+    }
+
+    /// One line for the log: how many GPUs have a start reading, or why none has.
+    pub fn summary(&self) -> String {
+        let read = self.gpus.iter().filter(|t| t.start.is_ok()).count();
+        match &self.nvml {
+            Err(e) if self.gpus.is_empty() => format!("no GPU readings ({e})"),
+            _ => format!("{read} of {} GPU(s) read", self.gpus.len()),
+        }
+    }
+
+    /// Takes the end readings of a meter made by [`start_node`](Self::start_node).
+    pub fn finish_node(self) -> NodeGpuEnergy {
+        let error = self.nvml.as_ref().err().cloned();
+        NodeGpuEnergy {
+            devices: self.finish(),
+            error,
+        }
     }
 
     fn model(nvml: &Nvml, info: &GpuInfo) -> Option<String> {
@@ -207,6 +301,76 @@ mod tests {
             );
         }
         assert_eq!(result[1].model.as_deref(), Some("NVIDIA L40"));
+    }
+
+    fn measured(index: u32, uuid: &str, mj: u64) -> GpuEnergy {
+        GpuEnergy {
+            index,
+            uuid: Some(uuid.into()),
+            model: Some("NVIDIA L40".into()),
+            millijoules: Some(mj),
+            reset: false,
+            unavailable: None,
+        }
+    }
+
+    #[test]
+    fn node_wide_readings_are_selected_by_uuid_with_the_gres_index() {
+        let node = NodeGpuEnergy {
+            // NVML's order differs from Slurm's: index 0 here is GRES index 3.
+            devices: vec![measured(0, "GPU-d", 40), measured(1, "GPU-a", 10)],
+            error: None,
+        };
+        let job = [
+            GpuInfo {
+                index: 0,
+                uuid: Some("GPU-a".into()),
+                model: None,
+            },
+            GpuInfo {
+                index: 3,
+                uuid: Some("GPU-d".into()),
+                model: Some("from slurm".into()),
+            },
+            GpuInfo {
+                index: 2,
+                uuid: Some("GPU-gone".into()),
+                model: None,
+            },
+            GpuInfo {
+                index: 1,
+                uuid: None,
+                model: None,
+            },
+        ];
+        let got = node.select(&job);
+        assert_eq!(got.len(), 4);
+        assert_eq!((got[0].index, got[0].millijoules), (0, Some(10)));
+        assert_eq!(got[0].model.as_deref(), Some("NVIDIA L40"));
+        assert_eq!((got[1].index, got[1].millijoules), (3, Some(40)));
+        assert_eq!(got[1].model.as_deref(), Some("from slurm"));
+        assert_eq!(got[2].millijoules, None);
+        assert!(got[2].unavailable.as_deref().unwrap().contains("GPU-gone"));
+        assert_eq!(got[3].unavailable.as_deref(), Some("GPU UUID unknown"));
+        assert!(node.select(&[]).is_empty());
+
+        let failed = NodeGpuEnergy {
+            devices: Vec::new(),
+            error: Some("libnvidia-ml.so.1 not found".into()),
+        };
+        let got = failed.select(&job[..1]);
+        assert_eq!(
+            got[0].unavailable.as_deref(),
+            Some("libnvidia-ml.so.1 not found")
+        );
+    }
+
+    #[test]
+    fn node_wide_meter_without_nvml_keeps_the_reason() {
+        let node = GpuMeter::start_node("/nonexistent/libnvidia-ml.so.1", Duration::from_secs(1))
+            .finish_node();
+        assert!(node.devices.is_empty());
+        assert!(node.error.unwrap().contains("not found"));
     }
 
     #[test]

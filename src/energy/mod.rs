@@ -18,6 +18,7 @@
 
 pub mod accounting;
 pub mod gpu;
+pub mod job_info;
 pub mod rapl;
 pub(crate) mod sampler;
 
@@ -30,7 +31,7 @@ use crate::record::{
     GpuInfo, Record, SCHEMA_NAME, SCHEMA_VERSION,
 };
 use crate::syslog::Facility;
-use gpu::{GpuEnergy, GpuMeter};
+use gpu::{GpuEnergy, GpuMeter, NodeGpuEnergy};
 use rapl::{DomainEnergy, RaplMeter};
 use sampler::{Background, Sampling};
 
@@ -222,8 +223,8 @@ pub struct JobFacts {
     pub exit_status: Option<i32>,
 }
 
-/// Counts CPUs in a sysfs CPU list such as `0-3,8-11,16`.
-fn count_cpu_list(list: &str) -> Option<u32> {
+/// Counts CPUs in a sysfs CPU list such as `0-3,8-11,16` (also Slurm's core lists).
+pub fn count_cpu_list(list: &str) -> Option<u32> {
     let mut n = 0u32;
     for part in list.trim().split(',').filter(|p| !p.is_empty()) {
         let count = match part.split_once('-') {
@@ -253,13 +254,51 @@ pub fn online_cpus(sysfs_root: &Path) -> Option<u32> {
 pub struct Measurements {
     /// RAPL domains.
     pub cpu: Vec<DomainEnergy>,
-    /// The job's GPUs.
+    /// The job's GPUs, when they were listed at the start ([`GpuScope::Listed`]).
     pub gpus: Vec<GpuEnergy>,
+    /// Every GPU of the node, when the job's were not known at the start ([`GpuScope::Node`]).
+    pub node_gpus: Option<NodeGpuEnergy>,
+}
+
+impl Measurements {
+    /// The energy of `job_gpus`: the listed measurements as they are, or the job's GPUs picked
+    /// out of the node-wide ones by UUID.
+    pub fn job_gpus(&self, job_gpus: &[GpuInfo]) -> Vec<GpuEnergy> {
+        match &self.node_gpus {
+            Some(node) => node.select(job_gpus),
+            None => self.gpus.clone(),
+        }
+    }
+}
+
+/// Which GPUs a meter reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuScope<'a> {
+    /// Exactly these (the job's GPUs, known at the start).
+    Listed(&'a [GpuInfo]),
+    /// Every GPU NVML lists; the job's are selected at the end ([`Measurements::job_gpus`]).
+    Node,
 }
 
 struct NodeMeter {
     rapl: RaplMeter,
     gpus: GpuMeter,
+    node_wide: bool,
+}
+
+impl NodeMeter {
+    fn summary(&self) -> String {
+        format!(
+            "RAPL: {}; {}: {}",
+            self.rapl.summary(),
+            if self.node_wide {
+                "all GPUs of the node"
+            } else {
+                "the job's GPUs"
+            },
+            self.gpus.summary()
+        )
+    }
 }
 
 impl Sampling for NodeMeter {
@@ -274,9 +313,19 @@ impl Sampling for NodeMeter {
     }
 
     fn finish(self) -> Measurements {
-        Measurements {
-            cpu: self.rapl.finish(),
-            gpus: self.gpus.finish(),
+        let cpu = self.rapl.finish();
+        if self.node_wide {
+            Measurements {
+                cpu,
+                gpus: Vec::new(),
+                node_gpus: Some(self.gpus.finish_node()),
+            }
+        } else {
+            Measurements {
+                cpu,
+                gpus: self.gpus.finish(),
+                node_gpus: None,
+            }
         }
     }
 
@@ -284,6 +333,7 @@ impl Sampling for NodeMeter {
         Measurements {
             cpu: RaplMeter::lost(reason),
             gpus: Vec::new(), // build_record marks the job's GPUs as not measured
+            node_gpus: None,
         }
     }
 }
@@ -297,16 +347,36 @@ pub struct EnergyMeter {
 impl EnergyMeter {
     /// Starts measuring: RAPL's first reading now, NVML opened and read in the thread.
     pub fn start(cfg: &EnergyConfig, gpus: &[GpuInfo]) -> EnergyMeter {
+        Self::start_scoped(cfg, GpuScope::Listed(gpus), |_| {})
+    }
+
+    /// Like [`start`](Self::start) for the GPUs in `scope`. `on_ready` is called in the
+    /// sampling thread once the start readings are taken (NVML included), with one line saying
+    /// what is measured, for the log; the measurement starts before that (RAPL is read here).
+    pub fn start_scoped(
+        cfg: &EnergyConfig,
+        scope: GpuScope<'_>,
+        on_ready: impl FnOnce(String) + Send + 'static,
+    ) -> EnergyMeter {
         let rapl = RaplMeter::open(&cfg.sysfs_root);
         let library = cfg.nvml_library.clone();
         let timeout = cfg.nvml_init_timeout;
-        let gpus = gpus.to_vec();
+        let listed = match scope {
+            GpuScope::Listed(gpus) => Some(gpus.to_vec()),
+            GpuScope::Node => None,
+        };
         EnergyMeter {
             background: Background::start("rci-energy", cfg.rapl_sample_interval, move || {
-                NodeMeter {
+                let meter = NodeMeter {
                     rapl,
-                    gpus: GpuMeter::start(&library, timeout, &gpus),
-                }
+                    node_wide: listed.is_none(),
+                    gpus: match &listed {
+                        Some(gpus) => GpuMeter::start(&library, timeout, gpus),
+                        None => GpuMeter::start_node(&library, timeout),
+                    },
+                };
+                on_ready(meter.summary());
+                meter
             }),
         }
     }
@@ -686,6 +756,33 @@ mod tests {
         assert!(m.gpus.iter().all(|g| g.millijoules.is_none()));
         let r = build_record(facts(), m.cpu, m.gpus, &cfg);
         assert_eq!(r.energy[0].joules, Some(0.0005));
+    }
+
+    #[test]
+    fn node_wide_meter_reports_ready_and_explains_missing_gpus() {
+        let sys = FakeSysfs::new();
+        sys.add_zone("intel-rapl:0", "package-0", 1_000_000, 0);
+        let cfg = EnergyConfig {
+            sysfs_root: sys.root().to_path_buf(),
+            nvml_library: "/nonexistent/libnvidia-ml.so.1".into(),
+            ..EnergyConfig::default()
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let meter = EnergyMeter::start_scoped(&cfg, GpuScope::Node, move |what| {
+            tx.send(what).unwrap();
+        });
+        let ready = rx.recv().unwrap();
+        assert!(ready.starts_with("RAPL: cpu-package-0; all GPUs of the node: no GPU readings"));
+        sys.set("intel-rapl:0", 42);
+        let m = meter.stop();
+        assert_eq!(m.cpu[0].microjoules, Some(42));
+        assert!(m.gpus.is_empty());
+        let job = m.job_gpus(&facts().gpus);
+        assert_eq!(job.len(), 2);
+        assert_eq!(job[1].index, 1);
+        assert!(job[1].unavailable.as_deref().unwrap().contains("not found"));
+        // A CPU-only job on a GPU node has no GPU entries at all.
+        assert!(m.job_gpus(&[]).is_empty());
     }
 
     #[test]

@@ -178,14 +178,39 @@ impl RaplMeter {
                 ))
             }
         };
-        let mut found: Vec<((u32, Option<u32>), PathBuf)> = entries
-            .filter_map(Result::ok)
-            .filter_map(|entry| {
-                let name = entry.file_name();
-                let ids = zone_ids(name.to_str()?)?;
-                Some((ids, entry.path()))
+        let rapl_entries = |entries: fs::ReadDir| -> Vec<((u32, Option<u32>), PathBuf)> {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| {
+                    let name = entry.file_name();
+                    let ids = zone_ids(name.to_str()?)?;
+                    Some((ids, entry.path()))
+                })
+                .collect()
+        };
+        let mut found = rapl_entries(entries);
+        // In /sys/class/powercap every zone, sub-zones included, is a top-level link. The
+        // device tree behind it (and a SysfsRoot copied from it) nests sub-zones inside their
+        // package's directory: look there too, so both layouts give the same domains.
+        let nested: Vec<_> = found
+            .iter()
+            .filter(|((_, sub), _)| sub.is_none())
+            .filter_map(|(_, dir)| fs::read_dir(dir).ok())
+            .flat_map(rapl_entries)
+            .filter(|((top, sub), dir)| {
+                sub.is_some()
+                    && dir
+                        .parent()
+                        .and_then(Path::file_name)
+                        .and_then(|n| n.to_str())
+                        == Some(&format!("intel-rapl:{top}"))
             })
             .collect();
+        for (ids, dir) in nested {
+            if !found.iter().any(|(known, _)| *known == ids) {
+                found.push((ids, dir));
+            }
+        }
         found.sort();
         let zone_name = |dir: &Path| -> Option<String> {
             fs::read_to_string(dir.join("name"))
@@ -233,6 +258,18 @@ impl RaplMeter {
                 state: ZoneState::Unavailable(reason),
             }],
         }
+    }
+
+    /// The domains being counted, and those unavailable with the reason, for the log.
+    pub fn summary(&self) -> String {
+        self.zones
+            .iter()
+            .map(|z| match &z.state {
+                ZoneState::Counting(_) => z.domain.clone(),
+                ZoneState::Unavailable(why) => format!("{} unavailable ({why})", z.domain),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Reads every counter once and accumulates the energy since the previous reading.
@@ -409,6 +446,35 @@ pub(crate) mod tests {
             ]
         );
         assert!(result.iter().all(|d| d.microjoules == Some(0)));
+    }
+
+    #[test]
+    fn sub_zones_nested_in_their_package_directory_are_found() {
+        // The layout of /sys/devices/virtual/powercap/intel-rapl: sub-zones inside the package.
+        let fs_ = FakeSysfs::new();
+        fs_.add_zone("intel-rapl:0", "package-0", 1000, 5);
+        fs_.add_zone("intel-rapl:0/intel-rapl:0:0", "dram", 1000, 7);
+        fs_.add_zone("intel-rapl:1", "package-1", 1000, 0);
+        fs_.add_zone("intel-rapl:1/intel-rapl:1:0", "dram", 1000, 0);
+        // Also linked at the top level, as in /sys/class/powercap: counted once.
+        std::os::unix::fs::symlink(
+            fs_.zone("intel-rapl:1/intel-rapl:1:0"),
+            fs_.zone("intel-rapl:1:0"),
+        )
+        .unwrap();
+        // A sub-zone directory of another package's number inside package 0: not ours.
+        fs_.add_zone("intel-rapl:0/intel-rapl:5:0", "dram", 1000, 0);
+        let mut m = RaplMeter::open(fs_.root());
+        assert_eq!(m.summary(), "cpu-package-0, dram-0, cpu-package-1, dram-1");
+        fs_.set("intel-rapl:0/intel-rapl:0:0", 10);
+        m.sample_once();
+        let result = m.finish();
+        let names: Vec<&str> = result.iter().map(|d| d.domain.as_str()).collect();
+        assert_eq!(
+            names,
+            ["cpu-package-0", "dram-0", "cpu-package-1", "dram-1"]
+        );
+        assert_eq!(by_domain(&result, "dram-0").microjoules, Some(3));
     }
 
     #[test]
