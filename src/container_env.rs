@@ -26,10 +26,14 @@
 //!   task's `CUDA_VISIBLE_DEVICES` (Slurm's, consistent with the cgroup's device numbering and
 //!   with `--gpu-bind`) already reaches the container; overriding it with the step's UUIDs would
 //!   undo per-task binding.
-//! - per-task lists for `--gpus-per-task`: containers started by a task get the step's
-//!   allocation as Slurm presents it to that task (`SLURM_STEP_GPUS` of the task's environment).
-//!   Per-task binding is `CUDA_VISIBLE_DEVICES`'s job with `--gpu-bind`; computing per-task UUIDs
-//!   would need the task-to-GPU map, which Slurm does not expose to SPANK reliably.
+//! - a task-to-GPU map of our own: containers started by a task get the GPUs of that task's
+//!   `SLURM_STEP_GPUS`, as Slurm wrote it for the task. Where Slurm binds GPUs to tasks it
+//!   narrows that list per task: `srun --gpus-per-task=1 -n 2` (which implies per-task binding)
+//!   and `--gpu-bind=single:1` give task 0 one GPU and task 1 the other. Without binding
+//!   (`--gpus=2 -n 2`, `--gres=gpu:2 -n 2`) every task gets the step's whole list. With
+//!   `--gpu-bind=none` Slurm 22.05 leaves the tasks no list at all (only `SLURM_GPUS_ON_NODE`):
+//!   their containers get `void`, with a warning saying so. tests/container_env.rs checks these
+//!   cases against a real slurmstepd.
 
 use std::path::{Path, PathBuf};
 

@@ -129,9 +129,10 @@ pub fn task_init(sp: Spank, args: &[String]) -> c_int {
         }
     }
     for w in problems {
-        // The task's stderr is the user's job output; slurmd's log is the admin's.
+        // In the task's child process Slurm's error() writes to slurmd's log (the admin's) and
+        // to the task's stderr, already connected to the user's output: one call reaches both
+        // (a second write of our own to stderr showed every warning twice).
         let w = w.strip_prefix("rci: ").unwrap_or(&w);
-        eprintln!("rci: {w}");
         slurm::error(&format!("spank_rci: {w}"));
     }
     0

@@ -84,6 +84,10 @@ pub struct StepGpuEnv {
     pub shards_on_node: Option<String>,
     /// Set by gres/mps.
     pub mps_thread_percentage: Option<String>,
+    /// `SLURM_GPUS_ON_NODE`: how many GPUs the step holds on this node. Slurm sets it whenever
+    /// the step has GPUs here and removes it otherwise (an `srun --gres=none` step inside a GPU
+    /// job), even where it gives a task no index list.
+    pub gpus_on_node: Option<String>,
 }
 
 impl StepGpuEnv {
@@ -95,6 +99,7 @@ impl StepGpuEnv {
             cuda_visible_devices: lookup("CUDA_VISIBLE_DEVICES"),
             shards_on_node: lookup("SLURM_SHARDS_ON_NODE"),
             mps_thread_percentage: lookup("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"),
+            gpus_on_node: lookup("SLURM_GPUS_ON_NODE"),
         }
     }
 }
@@ -154,10 +159,22 @@ pub fn request(env: &StepGpuEnv, kind: StepKind) -> Request {
     let Some((var, value)) = source else {
         let shared = non_empty(&env.shards_on_node).is_some()
             || non_empty(&env.mps_thread_percentage).is_some();
-        return match (shared, cvd) {
-            (true, Some(cvd)) if kind != StepKind::Extern => Request::Invalid(format!(
+        let gpus_on_node = non_empty(&env.gpus_on_node)
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|&n| n > 0);
+        return match (shared, cvd, gpus_on_node) {
+            (true, Some(cvd), _) if kind != StepKind::Extern => Request::Invalid(format!(
                 "the step holds a shared GPU (gres/shard or gres/mps, \
                  CUDA_VISIBLE_DEVICES={cvd}), which is not mapped to container GPUs"
+            )),
+            // Slurm 22.05 with `--gpu-bind=none` removes SLURM_STEP_GPUS and
+            // CUDA_VISIBLE_DEVICES from every task of a step that holds GPUs: the task then
+            // sees the step's devices outside a container, but which ones is not said. Say why
+            // its containers get none instead of passing that over in silence.
+            (false, _, Some(count)) if kind == StepKind::Normal => Request::Invalid(format!(
+                "the step holds {count} GPU(s) on this node (SLURM_GPUS_ON_NODE={count}) but \
+                 Slurm gave this task no GPU list (SLURM_STEP_GPUS unset; Slurm 22.05 does \
+                 that with --gpu-bind=none)"
             )),
             _ => Request::NoGpus,
         };
@@ -790,6 +807,42 @@ mod tests {
             let r = resolve(&e, StepKind::Normal, || Err("x".into()), &NoUuidFallback);
             assert!(reason(&r).contains(expect), "{value}: {r:?}");
         }
+    }
+
+    #[test]
+    fn gpus_on_node_without_a_list_is_reported_for_srun_steps() {
+        // `srun --gpus-per-task=1 -n 2 --gpu-bind=none` on Slurm 22.05: each task gets
+        // SLURM_GPUS_ON_NODE=2 and neither SLURM_STEP_GPUS nor CUDA_VISIBLE_DEVICES.
+        let e = env(&[("SLURM_GPUS_ON_NODE", "2")]);
+        let r = resolve(
+            &e,
+            StepKind::Normal,
+            || panic!("no index list: the node is not read"),
+            &NoUuidFallback,
+        );
+        assert!(reason(&r).contains("SLURM_GPUS_ON_NODE=2"), "{r:?}");
+        assert!(reason(&r).contains("--gpu-bind=none"), "{r:?}");
+        // Zero, junk, and the special steps stay "no GPU" without a warning: batch and
+        // interactive steps carry SLURM_JOB_GPUS, the extern step has no tasks of the user.
+        for (e, kind) in [
+            (env(&[("SLURM_GPUS_ON_NODE", "0")]), StepKind::Normal),
+            (env(&[("SLURM_GPUS_ON_NODE", "x")]), StepKind::Normal),
+            (env(&[("SLURM_GPUS_ON_NODE", "2")]), StepKind::Extern),
+            (env(&[("SLURM_GPUS_ON_NODE", "2")]), StepKind::Batch),
+        ] {
+            let r = resolve(&e, kind, || Err("x".into()), &NoUuidFallback);
+            assert_eq!(r, Resolution::NoGpus, "{e:?} {kind:?}");
+        }
+        // With a list, the count changes nothing.
+        let node = FakeNode::new(2);
+        let e = env(&[("SLURM_GPUS_ON_NODE", "1"), ("SLURM_STEP_GPUS", "1")]);
+        let r = resolve(
+            &e,
+            StepKind::Normal,
+            || Ok(node.view("Name=gpu File=/dev/nvidia[0-1]")),
+            &NoUuidFallback,
+        );
+        assert_eq!(uuids(&r), [uuid(1)]);
     }
 
     #[test]
