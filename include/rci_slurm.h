@@ -6,9 +6,5 @@
 #include <slurm/slurm.h>
 #include <slurm/spank.h>
 
-/* Slurm's allocator and logging live in libslurmfull (exported with a slurm_ prefix) and are
- * resolved lazily from the host process; they are not in the public headers. */
-extern void *slurm_xcalloc(size_t size, bool clear, bool try, const char *file, int line, const char *func);
-extern void slurm_xfree(void **p);
-extern char *slurm_xstrdup(const char *str);
-extern void slurm_xstrcat(char **str1, const char *str2);
+/* Functions (slurm_xstrdup, slurm_info, spank_getenv, ...) are not bound from here: rci resolves
+ * them in the host process at run time, see src/ffi/slurm.rs and src/ffi/spank.rs. */

@@ -81,6 +81,31 @@ fn plugins_bind_lazily_and_do_not_link_libslurm() {
 }
 
 #[test]
+fn plugins_load_in_a_process_without_slurm() {
+    // Slurm's own functions are looked up at run time, so dlopen (as Slurm does it: RTLD_LAZY,
+    // not global) succeeds even where libslurmfull is absent; an undefined spank_* or slurm_*
+    // bound through the GOT would fail here.
+    for lib in ["libjob_submit_rci.so", "libspank_rci.so"] {
+        let path = std::ffi::CString::new(plugin_build_dir().join(lib).to_str().unwrap()).unwrap();
+        // SAFETY: dlopen of our own plugin; it has no constructors that depend on a host.
+        let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_LAZY) };
+        if handle.is_null() {
+            // SAFETY: dlerror returns a static NUL-terminated message after a failure.
+            let err = unsafe { std::ffi::CStr::from_ptr(libc::dlerror()) };
+            panic!("dlopen {lib}: {}", err.to_string_lossy());
+        }
+        // SAFETY: plugin_version is a u32 data symbol of the plugin.
+        let version = unsafe { libc::dlsym(handle, c"plugin_version".as_ptr()) };
+        assert!(!version.is_null(), "{lib} has no plugin_version");
+        // SAFETY: the symbol is a u32 (see __rci_plugin_identity!).
+        assert_eq!(
+            unsafe { *(version as *const u32) },
+            rci::ffi::SLURM_VERSION_NUMBER
+        );
+    }
+}
+
+#[test]
 fn slurmctld_loads_job_submit_rci() {
     let c = cluster();
     let config = assert_success(

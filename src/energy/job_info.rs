@@ -121,6 +121,8 @@ impl StepNote {
             cuda_visible_devices: self.cuda_visible_devices.clone(),
             shards_on_node: self.shards_on_node.clone(),
             mps_thread_percentage: self.mps_thread_percentage.clone(),
+            // Notes keep only the lists; the "GPUs but no list" warning is for container set-up.
+            gpus_on_node: None,
         }
     }
 

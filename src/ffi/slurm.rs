@@ -26,20 +26,24 @@ struct SlurmApi {
     xfree: Option<XfreeFn>,
 }
 
-fn lookup(name: &CStr) -> Option<*mut c_void> {
+/// A symbol of the host process (libslurmfull's functions and globals), if it has one.
+pub(crate) fn lookup(name: &CStr) -> Option<*mut c_void> {
     // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads the loaded symbol tables.
     let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
     (!p.is_null()).then_some(p)
 }
 
+/// Looks a function up with [`lookup`] and gives it its C type.
 macro_rules! resolve {
     ($name:literal, $ty:ty) => {
         // SAFETY: the symbol named here is the libslurmfull function with exactly this C
         // signature (slurm/spank.h, src/common/xmalloc.h, src/common/xstring.h); a data pointer
         // and a function pointer have the same size on every platform Slurm supports.
-        lookup($name).map(|p| unsafe { std::mem::transmute::<*mut c_void, $ty>(p) })
+        $crate::ffi::slurm::lookup($name)
+            .map(|p| unsafe { std::mem::transmute::<*mut ::std::ffi::c_void, $ty>(p) })
     };
 }
+pub(crate) use resolve;
 
 fn api() -> &'static SlurmApi {
     static API: OnceLock<SlurmApi> = OnceLock::new();

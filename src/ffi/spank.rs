@@ -8,8 +8,47 @@
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::OnceLock;
 
-use super::slurm::{self, c_string, string_from};
+use super::slurm::{self, c_string, resolve, string_from};
 use super::sys;
+use sys::{spank_context_t, spank_err_t, spank_item_t, spank_option, spank_t};
+
+type ContextFn = unsafe extern "C" fn() -> spank_context_t;
+type GetenvFn = unsafe extern "C" fn(spank_t, *const c_char, *mut c_char, c_int) -> spank_err_t;
+type SetenvFn = unsafe extern "C" fn(spank_t, *const c_char, *const c_char, c_int) -> spank_err_t;
+type GetItemFn = unsafe extern "C" fn(spank_t, spank_item_t, ...) -> spank_err_t;
+type OptionRegisterFn = unsafe extern "C" fn(spank_t, *mut spank_option) -> spank_err_t;
+type StrerrorFn = unsafe extern "C" fn(spank_err_t) -> *const c_char;
+
+/// SPANK's API, looked up in the host process rather than linked: rustc calls external
+/// functions through the GOT, which the dynamic linker binds at dlopen time even with
+/// `-z lazy`, so a linked `spank_*` would make the plugin unloadable in any process without it.
+/// A function missing here makes the call fail with an error, never the load.
+struct SpankApi {
+    context: Option<ContextFn>,
+    getenv: Option<GetenvFn>,
+    setenv: Option<SetenvFn>,
+    job_control_setenv: Option<SetenvFn>,
+    get_item: Option<GetItemFn>,
+    option_register: Option<OptionRegisterFn>,
+    strerror: Option<StrerrorFn>,
+}
+
+fn api() -> &'static SpankApi {
+    static API: OnceLock<SpankApi> = OnceLock::new();
+    API.get_or_init(|| SpankApi {
+        context: resolve!(c"spank_context", ContextFn),
+        getenv: resolve!(c"spank_getenv", GetenvFn),
+        setenv: resolve!(c"spank_setenv", SetenvFn),
+        job_control_setenv: resolve!(c"spank_job_control_setenv", SetenvFn),
+        get_item: resolve!(c"spank_get_item", GetItemFn),
+        option_register: resolve!(c"spank_option_register", OptionRegisterFn),
+        strerror: resolve!(c"spank_strerror", StrerrorFn),
+    })
+}
+
+fn missing(name: &str) -> String {
+    format!("{name} is not available in this process")
+}
 use crate::guard::guard;
 
 /// Where this process is, as SPANK reports it.
@@ -41,9 +80,11 @@ impl Context {
 
 /// The current SPANK context.
 pub fn context() -> Context {
-    // SAFETY: spank_context takes no arguments and only reads SPANK's global state; it is
-    // resolved from the host process, which is always a SPANK host when this is called.
-    match unsafe { sys::spank_context() } {
+    let Some(spank_context) = api().context else {
+        return Context::Unknown;
+    };
+    // SAFETY: spank_context takes no arguments and only reads SPANK's global state.
+    match unsafe { spank_context() } {
         sys::S_CTX_LOCAL => Context::Local,
         sys::S_CTX_REMOTE => Context::Remote,
         sys::S_CTX_ALLOCATOR => Context::Allocator,
@@ -60,13 +101,14 @@ pub struct Spank(sys::spank_t);
 impl Spank {
     /// Environment variable of the job step (remote context only).
     pub fn getenv(&self, name: &str) -> Option<String> {
+        let spank_getenv = api().getenv?;
         let name = c_string(name);
         let mut buf = vec![0 as c_char; 4096];
         loop {
             // SAFETY: `self.0` is the live handle of this callback; `buf` is writable for its
             // full length, which we pass.
             let rc = unsafe {
-                sys::spank_getenv(self.0, name.as_ptr(), buf.as_mut_ptr(), buf.len() as c_int)
+                spank_getenv(self.0, name.as_ptr(), buf.as_mut_ptr(), buf.len() as c_int)
             };
             match rc {
                 sys::ESPANK_SUCCESS => {
@@ -81,52 +123,60 @@ impl Spank {
 
     /// Sets (overwriting) an environment variable of the job step (remote context only).
     pub fn setenv(&self, name: &str, value: &str) -> Result<(), String> {
+        let spank_setenv = api().setenv.ok_or_else(|| missing("spank_setenv"))?;
         let (n, v) = (c_string(name), c_string(value));
         // SAFETY: live handle; both strings are NUL-terminated and outlive the call (SPANK copies).
-        let rc = unsafe { sys::spank_setenv(self.0, n.as_ptr(), v.as_ptr(), 1) };
+        let rc = unsafe { spank_setenv(self.0, n.as_ptr(), v.as_ptr(), 1) };
         spank_result(rc, || format!("spank_setenv({name})"))
     }
 
     /// Passes `name=value` to slurmctld's job_submit (`spank_job_env`) and the prolog/epilog
     /// (as `SPANK_name`). Local/allocator context only.
     pub fn job_control_setenv(&self, name: &str, value: &str) -> Result<(), String> {
+        let setenv = api()
+            .job_control_setenv
+            .ok_or_else(|| missing("spank_job_control_setenv"))?;
         let (n, v) = (c_string(name), c_string(value));
         // SAFETY: live handle; NUL-terminated strings that outlive the call (SPANK copies).
-        let rc = unsafe { sys::spank_job_control_setenv(self.0, n.as_ptr(), v.as_ptr(), 1) };
+        let rc = unsafe { setenv(self.0, n.as_ptr(), v.as_ptr(), 1) };
         spank_result(rc, || format!("spank_job_control_setenv({name})"))
     }
 
     /// A `uint32_t` item such as S_JOB_ID, S_JOB_UID, S_JOB_STEPID.
     pub fn item_u32(&self, item: sys::spank_item_t) -> Option<u32> {
+        let get_item = api().get_item?;
         let mut v: u32 = 0;
         // SAFETY: the items we ask for with this method are documented in spank.h as taking a
         // `uint32_t *`; `v` is valid for writes.
-        let rc = unsafe { sys::spank_get_item(self.0, item, &mut v as *mut u32) };
+        let rc = unsafe { get_item(self.0, item, &mut v as *mut u32) };
         (rc == sys::ESPANK_SUCCESS).then_some(v)
     }
 
     /// A `uint16_t` item such as S_JOB_NCPUS.
     pub fn item_u16(&self, item: sys::spank_item_t) -> Option<u16> {
+        let get_item = api().get_item?;
         let mut v: u16 = 0;
         // SAFETY: the items we ask for with this method take a `uint16_t *` (spank.h).
-        let rc = unsafe { sys::spank_get_item(self.0, item, &mut v as *mut u16) };
+        let rc = unsafe { get_item(self.0, item, &mut v as *mut u16) };
         (rc == sys::ESPANK_SUCCESS).then_some(v)
     }
 
     /// A `uint64_t` item such as S_JOB_ALLOC_MEM.
     pub fn item_u64(&self, item: sys::spank_item_t) -> Option<u64> {
+        let get_item = api().get_item?;
         let mut v: u64 = 0;
         // SAFETY: the items we ask for with this method take a `uint64_t *` (spank.h).
-        let rc = unsafe { sys::spank_get_item(self.0, item, &mut v as *mut u64) };
+        let rc = unsafe { get_item(self.0, item, &mut v as *mut u64) };
         (rc == sys::ESPANK_SUCCESS).then_some(v)
     }
 
     /// A string item (`char **`) such as S_JOB_ARGV's entries are not needed; S_JOB_ALLOC_CORES.
     pub fn item_string(&self, item: sys::spank_item_t) -> Option<String> {
+        let get_item = api().get_item?;
         let mut p: *mut c_char = std::ptr::null_mut();
         // SAFETY: the items we ask for with this method take a `char **`; SPANK stores a
         // pointer to a string it owns, valid during this callback.
-        let rc = unsafe { sys::spank_get_item(self.0, item, &mut p as *mut *mut c_char) };
+        let rc = unsafe { get_item(self.0, item, &mut p as *mut *mut c_char) };
         if rc != sys::ESPANK_SUCCESS {
             return None;
         }
@@ -137,6 +187,9 @@ impl Spank {
     /// Registers a command-line option (only valid inside `slurm_spank_init`). The option table
     /// must live as long as the process: SPANK keeps the pointer.
     pub fn register_option(&self, option: &'static OptionSpec) -> Result<(), String> {
+        let register = api()
+            .option_register
+            .ok_or_else(|| missing("spank_option_register"))?;
         // Reuse the slot if this spec was registered before (SPANK calls init once per process,
         // but be robust), else take the first free one.
         let slot = OPTION_SLOTS
@@ -154,7 +207,7 @@ impl Spank {
         }));
         // SAFETY: live handle; `opt` is leaked, so it outlives every later use by SPANK, and its
         // strings are 'static C literals.
-        let rc = unsafe { sys::spank_option_register(self.0, opt) };
+        let rc = unsafe { register(self.0, opt) };
         spank_result(rc, || {
             format!("spank_option_register(--{})", option.name.to_string_lossy())
         })
@@ -165,8 +218,11 @@ fn spank_result(rc: sys::spank_err_t, what: impl FnOnce() -> String) -> Result<(
     if rc == sys::ESPANK_SUCCESS {
         return Ok(());
     }
-    // SAFETY: spank_strerror returns a pointer to a static message for any code.
-    let reason = unsafe { string_from(sys::spank_strerror(rc)) }.unwrap_or_default();
+    let reason = match api().strerror {
+        // SAFETY: spank_strerror returns a pointer to a static message for any code.
+        Some(strerror) => unsafe { string_from(strerror(rc)) }.unwrap_or_default(),
+        None => format!("SPANK error {rc}"),
+    };
     Err(format!("{} failed: {reason}", what()))
 }
 
