@@ -30,6 +30,12 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// Expands slurm.conf's `%n` (node name) and `%h` (host name) in a per-node path such as
+/// `SlurmdSpoolDir=/var/spool/slurmd/%n`.
+pub fn expand_node_path(template: &str, node: &str, host: &str) -> PathBuf {
+    PathBuf::from(template.replace("%n", node).replace("%h", host))
+}
+
 /// `conf=/path` from plugstack.conf arguments.
 pub fn conf_arg(args: &[String]) -> Option<&str> {
     args.iter().find_map(|a| a.strip_prefix("conf="))
@@ -70,6 +76,18 @@ mod tests {
         assert_eq!(
             rci_conf_path(None, env_of(&[])),
             PathBuf::from("/etc/slurm/rci.conf")
+        );
+    }
+
+    #[test]
+    fn node_paths_are_expanded() {
+        assert_eq!(
+            expand_node_path("/tmp/c/spool/%n", "gpu01", "vm"),
+            PathBuf::from("/tmp/c/spool/gpu01")
+        );
+        assert_eq!(
+            expand_node_path("/var/spool/%h/x", "n", "host1"),
+            PathBuf::from("/var/spool/host1/x")
         );
     }
 

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::ffi::nvml::Nvml;
 use crate::ffi::slurm;
 use crate::gpu::resolve::{NoUuidFallback, UuidByMinor};
-use crate::paths::{conf_arg, process_env, rci_conf_path};
+use crate::paths::{conf_arg, expand_node_path, process_env, rci_conf_path};
 
 /// rci.conf as the SPANK plugin uses it (the container and energy sections).
 pub type SpankConfig = Config;
@@ -19,7 +19,7 @@ pub fn load(args: &[String]) -> &'static SpankConfig {
     static CONFIG: OnceLock<SpankConfig> = OnceLock::new();
     CONFIG.get_or_init(|| {
         let path = rci_conf_path(conf_arg(args), process_env);
-        Config::load(&path).unwrap_or_else(|e| {
+        let mut cfg = Config::load(&path).unwrap_or_else(|e| {
             slurm::error(&format!(
                 "spank_rci: {}; using built-in defaults for this step",
                 e.one_line()
@@ -27,7 +27,17 @@ pub fn load(args: &[String]) -> &'static SpankConfig {
             let mut cfg = Config::default();
             cfg.container.slurm_conf_dir = path.parent().map(|p| p.to_path_buf());
             cfg
-        })
+        });
+        if !cfg.energy.spool_dir_set {
+            // Default: next to slurmd's own state, on the node's local disk.
+            if let Some(template) = slurm::slurmd_spool_dir() {
+                let host = short_hostname();
+                let node = std::env::var("SLURMD_NODENAME").unwrap_or_else(|_| host.clone());
+                cfg.energy.spool_dir =
+                    expand_node_path(&template, &node, &host).join("rci-accounting");
+            }
+        }
+        cfg
     })
 }
 

@@ -656,6 +656,41 @@ fn unwritable_spool_is_logged_and_the_job_still_completes() {
     assert_eq!(fs::read_to_string(&file).unwrap(), "");
 }
 
+#[test]
+fn without_accounting_spool_records_go_under_slurmd_spool_dir() {
+    let c = cluster();
+    let _lock = test_lock();
+    let restore = SpoolRestore::new(c);
+    let text: String = restore
+        .rci_conf
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("AccountingSpool="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    c.write_rci_conf(&text);
+    let (id, _, _) = c
+        .sbatch(&["-p", "cpu", "-J", "acct-default-spool"], "true")
+        .expect("sbatch accepted");
+    assert_eq!(c.wait_job_done(id, JOB_TIMEOUT), "COMPLETED");
+    // The test cluster has SlurmdSpoolDir=<dir>/spool/%n.
+    let spool = c.dir().join("spool/cpu01/rci-accounting");
+    let found = wait_until(RECORD_TIMEOUT, || {
+        fs::read_dir(&spool).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                e.file_name().to_string_lossy().ends_with(".jsonl")
+                    && fs::read_to_string(e.path())
+                        .is_ok_and(|t| t.contains(&format!("\"job_id\":{id},")))
+            })
+        })
+    });
+    assert!(
+        found,
+        "no record of job {id} under {}\n{}",
+        spool.display(),
+        c.log_tails()
+    );
+}
+
 /// `rci report ARGS` with the CLI built next to the plugins.
 fn rci_report(args: &[&str]) -> String {
     let rci = plugin_build_dir().join("rci");

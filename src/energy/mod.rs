@@ -46,6 +46,9 @@ pub struct EnergyConfig {
     pub accounting: bool,
     /// `AccountingSpool=` directory for the JSON Lines files.
     pub spool_dir: PathBuf,
+    /// True when rci.conf names `AccountingSpool=`; otherwise the SPANK plugin puts the spool
+    /// under slurmd's own spool directory (SlurmdSpoolDir) when it can read it.
+    pub spool_dir_set: bool,
     /// `Syslog=yes|no` (default no): also send each record to syslog.
     pub syslog: bool,
     /// `SyslogFacility=` (default local0).
@@ -84,6 +87,7 @@ impl Default for EnergyConfig {
         EnergyConfig {
             accounting: true,
             spool_dir: PathBuf::from(DEFAULT_SPOOL_DIR),
+            spool_dir_set: false,
             syslog: false,
             syslog_facility: Facility::Local0,
             syslog_socket: PathBuf::from(crate::syslog::DEFAULT_SOCKET),
@@ -136,6 +140,7 @@ impl EnergyConfig {
             "accountingspool" => non_empty(value).and_then(|v| {
                 if v.starts_with('/') {
                     self.spool_dir = PathBuf::from(v);
+                    self.spool_dir_set = true;
                     Ok(())
                 } else {
                     Err(format!("AccountingSpool must be an absolute path, got {v:?}"))

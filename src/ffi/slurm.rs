@@ -186,6 +186,14 @@ pub fn cluster_name() -> Option<String> {
     unsafe { string_from((*conf).cluster_name) }.filter(|n| !n.is_empty())
 }
 
+/// SlurmdSpoolDir from slurm.conf (may contain `%n`/`%h`), where this process has loaded it.
+pub fn slurmd_spool_dir() -> Option<String> {
+    let conf = slurm_conf()?;
+    // SAFETY: as in cluster_name; `slurmd_spooldir` is NULL or a NUL-terminated string owned by
+    // the configuration, not rewritten while a step runs.
+    unsafe { string_from((*conf).slurmd_spooldir) }.filter(|d| !d.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
