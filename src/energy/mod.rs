@@ -35,8 +35,8 @@ use gpu::{GpuEnergy, GpuMeter, NodeGpuEnergy};
 use rapl::{DomainEnergy, RaplMeter};
 use sampler::{Background, Sampling};
 
-/// Default spool directory; the glue may replace it with a directory under Slurm's
-/// `SlurmdSpoolDir` before reading rci.conf.
+/// Spool directory when neither rci.conf (`AccountingSpool=`) nor slurm.conf (`SlurmdSpoolDir`,
+/// read by the SPANK plugin: `<SlurmdSpoolDir>/rci-accounting`) says otherwise.
 pub const DEFAULT_SPOOL_DIR: &str = "/var/spool/slurmd/rci-accounting";
 
 /// Energy accounting settings from rci.conf.
