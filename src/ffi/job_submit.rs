@@ -4,7 +4,11 @@
 //! under the job and node write locks, so everything here copies what it needs, asks the pure
 //! policy, writes back with Slurm's allocator and returns; no I/O besides logging.
 
+use std::collections::HashMap;
 use std::ffi::{c_char, c_int};
+use std::sync::LazyLock;
+
+use arc_swap::ArcSwap;
 
 use super::slurm::{self, append_string, replace_string, string_from};
 use super::sys::{self, job_desc_msg_t};
@@ -30,6 +34,32 @@ fn time_limit(v: u32) -> TimeLimit {
         sys::INFINITE => TimeLimit::Infinite,
         m => TimeLimit::Minutes(m),
     }
+}
+
+/// uid → name answers already looked up. job_submit runs under slurmctld's locks, where a
+/// passwd lookup (LDAP/SSSD behind NSS) is the one thing that could take long; a submission
+/// from a known uid costs a hash lookup instead. Entries live until the map reaches
+/// [`USER_CACHE_MAX`], then it starts over (users renamed rarely; a restart refreshes all).
+static USER_CACHE: LazyLock<ArcSwap<HashMap<u32, Option<String>>>> =
+    LazyLock::new(|| ArcSwap::from_pointee(HashMap::new()));
+const USER_CACHE_MAX: usize = 50_000;
+
+/// [`user_name`] through [`USER_CACHE`]; lock-free for readers, safe under concurrent calls.
+pub fn cached_user_name(uid: u32) -> Option<String> {
+    if let Some(hit) = USER_CACHE.load().get(&uid) {
+        return hit.clone();
+    }
+    let name = user_name(uid);
+    USER_CACHE.rcu(|map| {
+        let mut map = if map.len() >= USER_CACHE_MAX {
+            HashMap::new()
+        } else {
+            HashMap::clone(map)
+        };
+        map.insert(uid, name.clone());
+        map
+    });
+    name
 }
 
 /// The user name for a uid, through the system's passwd database (getpwuid_r).
@@ -97,14 +127,10 @@ pub unsafe fn read_request(
         origin,
         job_id,
         submit_uid,
-        submit_user_name: user_name(submit_uid),
+        submit_user_name: cached_user_name(submit_uid),
         submitter_is_slurm_operator: submit_uid == 0 || Some(submit_uid) == slurm_user_id,
         user_id,
-        user_name: match user_id {
-            Some(uid) if uid == submit_uid => user_name(submit_uid),
-            Some(uid) => user_name(uid),
-            None => None,
-        },
+        user_name: user_id.and_then(cached_user_name),
         name: s(d.name),
         partition: s(d.partition),
         account: s(d.account),
@@ -569,5 +595,8 @@ mod tests {
     #[test]
     fn root_user_name_resolves() {
         assert_eq!(user_name(0).as_deref(), Some("root"));
+        assert_eq!(cached_user_name(0).as_deref(), Some("root"));
+        assert_eq!(cached_user_name(0).as_deref(), Some("root"));
+        assert_eq!(cached_user_name(u32::MAX - 7), None);
     }
 }
