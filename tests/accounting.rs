@@ -10,6 +10,7 @@
 //! a job runs: one job at a time, and the energy each job sees is exactly what its test added.
 
 mod common;
+mod fake_nvml;
 
 use common::{
     assert_success, fake_gpu_uuid, plugin_build_dir, shared_cluster, stderr_of, stdout_of,
@@ -37,36 +38,6 @@ fn cluster() -> &'static Cluster {
 
 // ------------------------------------------------------------------------------------------
 // fake NVML
-
-/// Compiles tests/fake_nvml/fake_nvml.c once per test process.
-fn fake_nvml_library() -> &'static Path {
-    static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_nvml/fake_nvml.c");
-        let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fake_nvml");
-        fs::create_dir_all(&out_dir).unwrap();
-        let out = out_dir.join(format!("libfake_nvml-acct-{}.so", std::process::id()));
-        let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-        let compiler = cc::Build::new()
-            .cargo_metadata(false)
-            .cargo_warnings(false)
-            .target(&target)
-            .host(&target)
-            .opt_level(0)
-            .debug(false)
-            .get_compiler();
-        let status = compiler
-            .to_command()
-            .args(["-shared", "-fPIC", "-Wall", "-Werror", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .arg("-ldl")
-            .status()
-            .expect("C compiler runs");
-        assert!(status.success(), "compiling {} failed", src.display());
-        out
-    })
-}
 
 /// Energy counters (mJ) of the four fake GPUs, by device minor (= GRES index on gpu01).
 type GpuCounters = [u64; 4];
@@ -103,7 +74,7 @@ fn install_fake_nvml(c: &Cluster) {
         fs::create_dir_all(&dir).unwrap();
         set_gpu_counters(c, [1_000, 5_000, 7_000, 9_000]);
         let tmp = dir.join("libnvidia-ml.so.1.tmp");
-        fs::copy(fake_nvml_library(), &tmp).unwrap();
+        fs::copy(fake_nvml::library(), &tmp).unwrap();
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).unwrap();
         fs::rename(&tmp, dir.join("libnvidia-ml.so.1")).unwrap();
     });

@@ -1,45 +1,16 @@
 //! The NVML layer and GPU energy accounting against a fake libnvidia-ml
 //! (tests/fake_nvml/fake_nvml.c), compiled here with the `cc` crate's compiler settings.
 
+mod fake_nvml;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rci::energy::gpu::{GpuMeter, RESET_NOTE};
 use rci::energy::{build_record, EnergyConfig, EnergyMeter, JobFacts};
 use rci::ffi::nvml::Nvml;
 use rci::record::{EnergySource, GpuInfo};
-
-/// Builds the fake library once per test process.
-fn fake_library() -> &'static Path {
-    static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_nvml/fake_nvml.c");
-        let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fake_nvml");
-        fs::create_dir_all(&out_dir).unwrap();
-        let out = out_dir.join(format!("libfake_nvml-{}.so", std::process::id()));
-        let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-        let compiler = cc::Build::new()
-            .cargo_metadata(false)
-            .cargo_warnings(false)
-            .target(&target)
-            .host(&target)
-            .opt_level(0)
-            .debug(false)
-            .get_compiler();
-        let status = compiler
-            .to_command()
-            .args(["-shared", "-fPIC", "-Wall", "-Werror", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .arg("-ldl")
-            .status()
-            .expect("C compiler runs");
-        assert!(status.success(), "compiling {} failed", src.display());
-        out
-    })
-}
 
 /// A private copy of the fake library with its own state file.
 struct FakeNvml {
@@ -51,7 +22,7 @@ impl FakeNvml {
     fn new(state: &str) -> FakeNvml {
         let dir = tempfile::tempdir().unwrap();
         let lib = dir.path().join("libnvidia-ml.so.1");
-        fs::copy(fake_library(), &lib).unwrap();
+        fs::copy(fake_nvml::library(), &lib).unwrap();
         let fake = FakeNvml { _dir: dir, lib };
         fake.set(state);
         fake
