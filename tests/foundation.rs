@@ -211,3 +211,47 @@ fn slurmctld_survives_a_thousand_submissions() {
     assert_success(&c.run("scancel", &["-n", "burst"]), "scancel");
     assert_success(&c.run("scontrol", &["ping"]), "scontrol ping");
 }
+
+#[test]
+fn make_install_replaces_plugins_by_rename() {
+    // `make install` must never write into a .so a running daemon has mapped: it copies to a
+    // temporary name in the same directory and renames, so the installed file gets a new inode.
+    use std::os::unix::fs::MetadataExt;
+    let root = tempfile::tempdir().unwrap();
+    let install = |dest: &std::path::Path| {
+        let out = Command::new("make")
+            .args(["-s", "install"])
+            .arg(format!("DESTDIR={}", dest.display()))
+            .args(["PLUGIN_DIR=/plugins", "BINDIR=/bin"])
+            .arg(format!(
+                "CARGO_TARGET_DIR={}",
+                plugin_build_dir().parent().unwrap().display()
+            ))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    install(root.path());
+    let so = root.path().join("plugins/job_submit_rci.so");
+    let first = std::fs::metadata(&so).unwrap().ino();
+    assert!(root.path().join("plugins/spank_rci.so").is_file());
+    assert!(root.path().join("bin/rci").is_file());
+    install(root.path());
+    assert_ne!(
+        std::fs::metadata(&so).unwrap().ino(),
+        first,
+        "installed by rename"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(root.path().join("plugins"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
