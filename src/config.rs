@@ -622,6 +622,32 @@ const GLOBAL_KEYS: &[&str] = &[
     "KindRule",
 ];
 
+/// Keys of the container and energy sections (parsed by their modules), for "did you mean".
+const EXTENSION_KEYS: &[&str] = &[
+    "ContainerGpuEnv",
+    "ContainerEnv",
+    "ContainerCdiVariable",
+    "NvidiaDriverCapabilities",
+    "GresConf",
+    "NvidiaProcRoot",
+    "DevRoot",
+    "Accounting",
+    "AccountingSpool",
+    "Syslog",
+    "SyslogFacility",
+    "Cluster",
+    "Pue",
+    "CarbonIntensity",
+    "EnergyPrice",
+    "CpuHourPrice",
+    "GpuHourPrice",
+    "Currency",
+    "SysfsRoot",
+    "NvmlLibrary",
+    "RaplSampleInterval",
+    "Attribution",
+];
+
 const KIND_KEYS: &[&str] = &[
     "DefaultTime",
     "MaxTime",
@@ -722,7 +748,11 @@ impl Parser {
             None => {
                 return match self.cfg.set_extension_key(&lower, value) {
                     Some(result) => result.map_err(|e| format!("{key}: {e}")),
-                    None => Err(unknown_key(key, GLOBAL_KEYS)),
+                    None => {
+                        let known: Vec<&str> =
+                            GLOBAL_KEYS.iter().chain(EXTENSION_KEYS).copied().collect();
+                        Err(unknown_key(key, &known))
+                    }
                 };
             }
         };
@@ -1311,6 +1341,20 @@ UpdateMaxTime=2-00:00:00
         );
         let e = errors("Frobnicate=1\n");
         assert_eq!(e, "/etc/slurm/rci.conf:1: unknown key 'Frobnicate'");
+    }
+
+    #[test]
+    fn extension_keys_are_known_to_their_sections_and_suggested() {
+        let mut cfg = Config::default();
+        for key in EXTENSION_KEYS {
+            assert!(
+                cfg.set_extension_key(&key.to_ascii_lowercase(), "x")
+                    .is_some(),
+                "{key} is listed but no section takes it"
+            );
+        }
+        let e = errors("AccountingSpol=/x\n");
+        assert!(e.contains("did you mean AccountingSpool?"), "{e}");
     }
 
     #[test]
