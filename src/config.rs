@@ -1184,6 +1184,12 @@ impl ConfigCache {
         Arc::clone(&self.loaded.load().config)
     }
 
+    /// The configuration loaded last, without looking at the file (for callers that hold
+    /// write locks, such as job_modify, where even a stat on a slow filesystem must not wait).
+    pub fn last_loaded(&self) -> Arc<Config> {
+        Arc::clone(&self.loaded.load().config)
+    }
+
     /// Stats the file(s) and reloads on a change, regardless of the interval.
     pub fn check_now(&self) {
         let loaded = self.loaded.load_full();

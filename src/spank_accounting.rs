@@ -59,7 +59,7 @@ pub fn is_extern_step(sp: Spank) -> bool {
 }
 
 /// This node's name as Slurm knows it (see [`job_info::node_name`] for the sources).
-fn node_name(sp: Spank) -> String {
+pub fn node_name(sp: Spank) -> String {
     job_info::node_name(
         sp.getenv("SLURMD_NODENAME"),
         std::env::var("SLURMD_NODENAME").ok(),
@@ -86,7 +86,7 @@ fn resolve_gpus(
             &container.nvidia_proc_root,
         )
     };
-    match resolve::resolve(env, kind, load, fallback.as_ref()) {
+    match resolve::resolve(env, kind, load, fallback) {
         Resolution::Gpus(gpus) => Ok(gpus
             .into_iter()
             .map(|g| GpuInfo {

@@ -82,7 +82,14 @@ pub fn init_post_opt(sp: Spank, args: &[String]) -> c_int {
         return 0;
     }
     if ctx == Context::Remote {
-        crate::spank_accounting::note_step(sp, crate::spank_config::load(args));
+        let cfg = crate::spank_config::load(args);
+        crate::spank_accounting::note_step(sp, cfg);
+        if cfg.container.enabled {
+            // Tasks fork from here: anything NVML has to say is asked now, in slurmstepd.
+            if let Some(uuids) = crate::spank_config::nvml_uuids(cfg) {
+                uuids.warm_up_if_needed(cfg, &crate::spank_accounting::node_name(sp));
+            }
+        }
     }
     if matches!(ctx, Context::Local | Context::Allocator) {
         slurm::verbose(&loaded_line(ctx));
@@ -111,10 +118,8 @@ pub fn task_init(sp: Spank, args: &[String]) -> c_int {
     }
     let step_id = sp.item_u32(crate::ffi::sys::S_JOB_STEPID).unwrap_or(0);
     let step = StepKind::from_step_id(step_id);
-    let node = sp
-        .getenv("SLURMD_NODENAME")
-        .unwrap_or_else(crate::spank_config::short_hostname);
-    let fallback = crate::spank_config::uuid_fallback(cfg);
+    let node = crate::spank_accounting::node_name(sp);
+    let fallback = crate::spank_config::forked_child_uuid_fallback(cfg);
     let plan = plan_for_step(
         container,
         step,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::config::ConfigCache;
 use crate::ffi::slurm;
-use crate::job::{JobRequest, Verdict};
+use crate::job::{JobRequest, Origin, Verdict};
 use crate::paths::{process_env, rci_conf_path};
 use crate::policy::decide;
 
@@ -21,7 +21,7 @@ static CONFIG: OnceLock<ConfigCache> = OnceLock::new();
 /// `init()`: load rci.conf; an error is fatal for slurmctld, with file and line in the log.
 pub fn init() -> Result<String, String> {
     if let Some(cache) = CONFIG.get() {
-        // 22.05/23.02 keep the .so mapped across `scontrol reconfigure` and call init again.
+        // Only reached if Slurm calls init twice without unloading us; re-check the file.
         cache.check_now();
         return Ok(format!("loaded (config {})", cache.path().display()));
     }
@@ -37,6 +37,9 @@ pub fn init() -> Result<String, String> {
 
 fn judge(req: &JobRequest) -> Verdict {
     match CONFIG.get() {
+        // job_modify holds the job and node write locks (the scheduler waits): no file I/O
+        // there; edits are picked up by the next submission.
+        Some(cache) if req.origin == Origin::Modify => decide(&cache.last_loaded(), req),
         Some(cache) => decide(&cache.current(), req),
         None => {
             slurm::error("job_submit/rci: no configuration loaded; job passed unchanged");

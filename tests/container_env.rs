@@ -8,6 +8,7 @@
 //! ([`exclusive`]): some hold GPUs with other jobs or rewrite rci.conf.
 
 mod common;
+mod fake_nvml;
 
 use common::{
     assert_success, fake_gpu_bus_id, fake_gpu_uuid, repo_root, shared_cluster, stderr_of,
@@ -540,6 +541,38 @@ fn a_missing_driver_tree_gives_void_and_says_why() {
         "{output}"
     );
     assert_eq!(c.scontrol_show_job(id)["ExitCode"], "0:0");
+}
+
+#[test]
+fn without_a_driver_proc_tree_nvml_names_the_gpus() {
+    // /proc/driver/nvidia is empty (e.g. inside a container), NVML answers: slurmstepd asks it
+    // once before the tasks fork, and task_init maps minors to NVML's UUIDs. The fake NVML gives
+    // UUIDs different from the fake /proc tree, so the test sees which source answered.
+    let (_lock, c) = exclusive();
+    let empty = c.dir().join("emptyproc-nvml");
+    public_dir(&empty);
+    let dir = c.dir().join("nvml-for-containers");
+    public_dir(&dir);
+    let lib = dir.join("libnvidia-ml.so.1");
+    let nvml_uuid = |minor: u32| format!("GPU-aaaa0000-2222-4000-8000-0000000000{minor:02}");
+    let state: String = (0..4)
+        .map(|m| format!("device {} {m} 0 NVIDIA L40\n", nvml_uuid(m)))
+        .collect();
+    fs::write(dir.join("libnvidia-ml.so.1.state"), state).unwrap();
+    fs::copy(fake_nvml::library(), &lib).unwrap();
+    let _conf = RciConf::set(
+        c,
+        &[
+            ("NvidiaProcRoot", empty.to_str().unwrap()),
+            ("NvmlLibrary", lib.to_str().unwrap()),
+        ],
+    );
+    let (env, stderr) = srun_env(c, &["-p", "gpu", "--gres=gpu:2", "env"]);
+    let indices = indices(get(&env, "SLURM_STEP_GPUS", "task"));
+    let expected: Vec<String> = indices.iter().map(|&i| nvml_uuid(i)).collect();
+    assert_eq!(get(&env, NVIDIA, "task"), expected.join(","), "{stderr}");
+    assert_eq!(get(&env, APPTAINER, "task"), expected.join(","));
+    assert!(!stderr.contains(NO_GPU_REASON), "{stderr}");
 }
 
 #[test]

@@ -8,7 +8,7 @@
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Something sampled periodically, then finished into a result.
 pub(crate) trait Sampling: Send + 'static {
@@ -50,8 +50,13 @@ impl<S: Sampling> std::fmt::Debug for Background<S> {
     }
 }
 
-/// Small stack: the thread only reads a few sysfs files and calls NVML.
-const STACK_SIZE: usize = 256 * 1024;
+/// The thread runs vendor code (dlopen of libnvidia-ml, NVML queries) and a cdylib has no
+/// stack-overflow guard handler, so it gets a normal 8 MiB stack (virtual memory only).
+const STACK_SIZE: usize = 8 << 20;
+
+/// How long `stop` waits for the final sample. A GPU that hangs in NVML must not keep the job
+/// COMPLETING until Slurm declares the step unkillable and drains the node.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl<S: Sampling> Background<S> {
     /// Starts a thread named `name` that builds the meter with `init`, then samples it every
@@ -105,8 +110,19 @@ impl<S: Sampling> Background<S> {
     fn stop_now(&mut self) -> S::Output {
         match std::mem::replace(&mut self.state, State::Stopped) {
             State::Thread { stop, handle } => {
-                // An error means the thread already left its loop; join either way.
+                // An error means the thread already left its loop.
                 let _ = stop.send(());
+                let deadline = Instant::now() + STOP_TIMEOUT;
+                while !handle.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                if !handle.is_finished() {
+                    // Stuck in a driver call. Leave it, and keep this plugin mapped so the
+                    // thread never returns into unmapped code after slurmstepd's dlclose.
+                    crate::ffi::nvml::pin_this_object();
+                    drop(handle);
+                    return S::lost("the final energy sample did not finish within 10 s");
+                }
                 match handle.join() {
                     Ok(out) => out,
                     Err(_) => S::lost("sampler thread panicked"),

@@ -36,20 +36,22 @@ fn time_limit(v: u32) -> TimeLimit {
     }
 }
 
-/// uid → name answers already looked up. job_submit runs under slurmctld's locks, where a
+/// uid → name answers already found. job_submit runs under slurmctld's locks, where a
 /// passwd lookup (LDAP/SSSD behind NSS) is the one thing that could take long; a submission
 /// from a known uid costs a hash lookup instead. Entries live until the map reaches
 /// [`USER_CACHE_MAX`], then it starts over (users renamed rarely; a restart refreshes all).
-static USER_CACHE: LazyLock<ArcSwap<HashMap<u32, Option<String>>>> =
+static USER_CACHE: LazyLock<ArcSwap<HashMap<u32, String>>> =
     LazyLock::new(|| ArcSwap::from_pointee(HashMap::new()));
 const USER_CACHE_MAX: usize = 50_000;
 
 /// [`user_name`] through [`USER_CACHE`]; lock-free for readers, safe under concurrent calls.
 pub fn cached_user_name(uid: u32) -> Option<String> {
     if let Some(hit) = USER_CACHE.load().get(&uid) {
-        return hit.clone();
+        return Some(hit.clone());
     }
-    let name = user_name(uid);
+    // A failed lookup is not cached: it may be an NSS hiccup (sssd/LDAP timeout), and a cached
+    // "no name" would silently drop the user's exemptions until slurmctld restarts.
+    let name = user_name(uid)?;
     USER_CACHE.rcu(|map| {
         let mut map = if map.len() >= USER_CACHE_MAX {
             HashMap::new()
@@ -59,7 +61,7 @@ pub fn cached_user_name(uid: u32) -> Option<String> {
         map.insert(uid, name.clone());
         map
     });
-    name
+    Some(name)
 }
 
 /// The user name for a uid, through the system's passwd database (getpwuid_r).

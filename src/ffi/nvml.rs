@@ -178,7 +178,7 @@ macro_rules! required {
 }
 
 /// Keeps the shared object that contains this code mapped for the life of the process.
-fn pin_this_object() {
+pub(crate) fn pin_this_object() {
     let mut info = libc::Dl_info {
         dli_fname: std::ptr::null(),
         dli_fbase: std::ptr::null_mut(),
@@ -247,7 +247,9 @@ impl Nvml {
         let (tx, rx) = mpsc::channel::<Ret>();
         let spawned = std::thread::Builder::new()
             .name("rci-nvml-init".to_owned())
-            .stack_size(256 * 1024)
+            // Vendor code (nvmlInit) runs on this stack, and a cdylib has no stack-overflow
+            // guard handler: give it a normal 8 MiB stack (virtual memory only).
+            .stack_size(8 << 20)
             .spawn(move || {
                 // SAFETY: nvmlInit_v2 takes no arguments; the library stays loaded for as long
                 // as this thread can run (closed only after a successful receive below, or never).
@@ -425,12 +427,11 @@ impl Nvml {
 
 impl Drop for Nvml {
     fn drop(&mut self) {
-        // SAFETY: NVML was initialised by `open`; no Device outlives `self` (lifetime-bound), and
-        // nothing of the library is used after dlclose.
-        unsafe {
-            (self.api.shutdown)();
-            libc::dlclose(self.lib);
-        }
+        // The library is shut down but never unloaded: libnvidia-ml may keep helper threads or
+        // thread-local destructors, and unmapping it inside a long-lived multithreaded
+        // slurmstepd would leave them pointing at nothing. One mapping per process is the cost.
+        // SAFETY: NVML was initialised by `open`; no Device outlives `self` (lifetime-bound).
+        unsafe { (self.api.shutdown)() };
     }
 }
 

@@ -165,7 +165,11 @@ pub unsafe fn string_from(p: *const c_char) -> Option<String> {
 
 /// The daemon's parsed slurm.conf (libslurmfull's `slurm_conf` global), if this process has one.
 fn slurm_conf() -> Option<*const super::sys::slurm_conf_t> {
-    lookup(c"slurm_conf").map(|p| p as *const super::sys::slurm_conf_t)
+    // dlsym takes the loader's lock: look the address up once, not on every job_submit.
+    static ADDRESS: OnceLock<Option<usize>> = OnceLock::new();
+    ADDRESS
+        .get_or_init(|| lookup(c"slurm_conf").map(|p| p as usize))
+        .map(|a| a as *const super::sys::slurm_conf_t)
 }
 
 /// SlurmUser's uid, for operator checks in job_submit.
