@@ -635,6 +635,7 @@ const EXTENSION_KEYS: &[&str] = &[
     "AccountingSpool",
     "Syslog",
     "SyslogFacility",
+    "SyslogSocket",
     "Cluster",
     "Pue",
     "CarbonIntensity",

@@ -667,6 +667,53 @@ fn without_accounting_spool_records_go_under_slurmd_spool_dir() {
     );
 }
 
+#[test]
+fn records_also_go_to_syslog() {
+    use std::os::unix::net::UnixDatagram;
+    let c = cluster();
+    let _lock = test_lock();
+    let restore = SpoolRestore::new(c);
+    let socket = c.dir().join("syslog.sock");
+    let _ = fs::remove_file(&socket);
+    let syslogd = UnixDatagram::bind(&socket).expect("bind a fake syslog socket");
+    syslogd
+        .set_read_timeout(Some(RECORD_TIMEOUT))
+        .expect("read timeout");
+    let text: String = restore
+        .rci_conf
+        .lines()
+        .filter(|l| !l.trim_start().to_ascii_lowercase().starts_with("syslog"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    c.write_rci_conf(&format!(
+        "{text}Syslog=yes\nSyslogFacility=local3\nSyslogSocket={}\n",
+        socket.display()
+    ));
+    let (id, _, _) = c
+        .sbatch(&["-p", "cpu", "-J", "acct-syslog"], "true")
+        .expect("sbatch accepted");
+    assert_eq!(c.wait_job_done(id, JOB_TIMEOUT), "COMPLETED");
+    let mut buf = vec![0u8; 65536];
+    let wanted = format!("\"job_id\":{id},");
+    let message = loop {
+        let n = syslogd
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no syslog message for job {id}: {e}\n{}", c.log_tails()));
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.contains(&wanted) {
+            break text;
+        }
+    };
+    // local3.info = 19 * 8 + 6; the tag, then the same JSON line as in the spool.
+    assert!(message.starts_with("<158>"), "{message}");
+    assert!(message.contains("rci-energy"), "{message}");
+    assert!(
+        message.contains("\"schema\":\"rci.job-energy\""),
+        "{message}"
+    );
+    let _ = fs::remove_file(&socket);
+}
+
 /// `rci report ARGS` with the CLI built next to the plugins.
 fn rci_report(args: &[&str]) -> String {
     let rci = plugin_build_dir().join("rci");

@@ -49,11 +49,11 @@ pub struct EnergyConfig {
     /// True when rci.conf names `AccountingSpool=`; otherwise the SPANK plugin puts the spool
     /// under slurmd's own spool directory (SlurmdSpoolDir) when it can read it.
     pub spool_dir_set: bool,
-    /// `Syslog=yes|no` (default no): also send each record to syslog.
+    /// `Syslog=yes|no` (default yes): also send each record to syslog.
     pub syslog: bool,
     /// `SyslogFacility=` (default local0).
     pub syslog_facility: Facility,
-    /// The local syslog socket (not configurable in rci.conf; a parameter for tests).
+    /// `SyslogSocket=` (default /dev/log): the local syslog daemon's datagram socket.
     pub syslog_socket: PathBuf,
     /// `Cluster=`: overrides Slurm's ClusterName in records.
     pub cluster: Option<String>,
@@ -88,7 +88,7 @@ impl Default for EnergyConfig {
             accounting: true,
             spool_dir: PathBuf::from(DEFAULT_SPOOL_DIR),
             spool_dir_set: false,
-            syslog: false,
+            syslog: true,
             syslog_facility: Facility::Local0,
             syslog_socket: PathBuf::from(crate::syslog::DEFAULT_SOCKET),
             cluster: None,
@@ -148,6 +148,14 @@ impl EnergyConfig {
             }),
             "syslog" => parse_bool(value).map(|v| self.syslog = v),
             "syslogfacility" => Facility::parse(value).map(|f| self.syslog_facility = f),
+            "syslogsocket" => non_empty(value).and_then(|v| {
+                if v.starts_with('/') {
+                    self.syslog_socket = PathBuf::from(v);
+                    Ok(())
+                } else {
+                    Err(format!("SyslogSocket must be an absolute path, not '{v}'"))
+                }
+            }),
             "cluster" => non_empty(value).map(|v| self.cluster = Some(v)),
             "pue" => parse_number(value, 1.0).map(|v| self.pue = v),
             "carbonintensity" => parse_number(value, 0.0).map(|v| self.carbon_intensity_g_per_kwh = v),
