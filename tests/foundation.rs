@@ -179,6 +179,19 @@ fn spank_rci_loads_in_sbatch_srun_and_slurmstepd() {
 }
 
 #[test]
+fn rci_kind_option_is_shown_in_the_clients_help() {
+    let c = cluster();
+    for client in ["sbatch", "salloc", "srun"] {
+        let help = assert_success(&c.run(client, &["--help"]), client);
+        let line = help
+            .lines()
+            .find(|l| l.contains("--rci-kind=kind"))
+            .unwrap_or_else(|| panic!("{client} --help has no --rci-kind:\n{help}"));
+        assert!(line.contains("RCI job kind"), "{line}");
+    }
+}
+
+#[test]
 fn slurmctld_survives_a_thousand_submissions() {
     let c = cluster();
     // One shell loop rather than 1000 test-harness processes: the point is slurmctld's health
