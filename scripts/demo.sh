@@ -31,6 +31,7 @@ cleanup() {
         echo "Cluster left running. Use it with:  source $DIR/env"
         echo "Stop it with:                       $CLUSTER stop $DIR && rm -rf $DIR"
     else
+        [[ -z ${FAKE_METERS_PID:-} ]] || kill "$FAKE_METERS_PID" 2>/dev/null || true
         "$CLUSTER" stop "$DIR" >/dev/null || true
         rm -rf "$DIR"
     fi
@@ -122,6 +123,38 @@ show_job() {
 # ---------------------------------------------------------------------------------------------
 # SAMPLES
 
+# The test node has no real GPU or RAPL: a fake libnvidia-ml (tests/fake_nvml) and the fake
+# powercap tree stand in, and a background loop advances their energy counters like a busy node
+# (CPU package 100 W, DRAM 20 W, each GPU 250 W), so the records below have something to show.
+FAKE_METERS_PID=
+start_fake_meters() {
+    mkdir -p "$DIR/nvml"
+    cc -shared -fPIC -o "$DIR/nvml/libnvidia-ml.so.1" "$REPO_ROOT/tests/fake_nvml/fake_nvml.c" -ldl ||
+        { echo "  (no C compiler: GPU energy will show as unavailable)"; return 0; }
+    local state="$DIR/nvml/libnvidia-ml.so.1.state"
+    write_nvml_state() {
+        local m out=""
+        for m in 0 1 2 3; do
+            out+="device GPU-00000000-1111-4000-8000-0000000000$(printf %02d "$m") $m $1 NVIDIA L40"$'\n'
+        done
+        printf '%s' "$out" >"$state.tmp" && mv -f "$state.tmp" "$state"
+    }
+    write_nvml_state 0
+    (
+        pkg="$DIR/fakesys/class/powercap/intel-rapl:0"
+        gpu_mj=0
+        for ((i = 0; i < 240; i++)); do
+            sleep 0.5
+            echo $(($(cat "$pkg/energy_uj") + 50000000)) >"$pkg/energy_uj"
+            echo $(($(cat "$pkg/intel-rapl:0:0/energy_uj") + 10000000)) >"$pkg/intel-rapl:0:0/energy_uj"
+            gpu_mj=$((gpu_mj + 125000))
+            write_nvml_state "$gpu_mj"
+        done
+    ) &
+    FAKE_METERS_PID=$!
+}
+start_fake_meters
+
 bold "rci.conf of this demo"
 grep -v '^#' "$DIR/etc/rci.conf" | grep . | indent
 
@@ -161,16 +194,22 @@ for id in "${SUBMITTED[@]}"; do
 done
 
 # 4. Energy accounting: one record per job per node, and a report for accountants.
+submit "a 6-second job on two GPUs, measured (fake meters)" -p gpu -J measured-gpu \
+    --gres=gpu:2 -c 2 --wrap 'sleep 6'
+MEASURED_GPU_JOB=${SUBMITTED[-1]:-}
+submit "a 6-second CPU job, measured (fake meters)" -p cpu -J measured-cpu -c 4 --wrap 'sleep 6'
 if [[ $plugins == rci ]]; then
-    for ((i = 0; i < 50; i++)); do
+    for ((i = 0; i < 100; i++)); do
         [[ -n $(squeue -h 2>/dev/null) ]] || break
         sleep 0.2
     done
     sleep 1
     bold "Energy records written by spank_rci (one JSON line per job per node)"
     if compgen -G "$DIR/accounting/*.jsonl" >/dev/null; then
-        head -n 1 "$DIR"/accounting/*.jsonl | cut -c1-400 | indent
+        wc -l "$DIR"/accounting/*.jsonl | indent
         RCI="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/rci"
+        [[ -z $MEASURED_GPU_JOB ]] ||
+            step "rci report --job: the GPU job's record, readable" "$RCI" report "$DIR/accounting" --job "$MEASURED_GPU_JOB"
         step "rci report: per user" "$RCI" report "$DIR/accounting" --by user
         step "rci report: per partition, CSV" "$RCI" report "$DIR/accounting" --by partition --format csv
     else
