@@ -10,7 +10,7 @@ use crate::ffi::nvml::Nvml;
 use crate::ffi::slurm;
 use crate::gpu::resolve::{NoUuidFallback, UuidByMinor};
 use crate::gpu::{gres_conf, proc_nvidia};
-use crate::paths::{conf_arg, expand_node_path, process_env, rci_conf_path};
+use crate::paths::{conf_arg, expand_node_path, rci_conf_path};
 
 /// rci.conf as the SPANK plugin uses it (the container and energy sections).
 pub type SpankConfig = Config;
@@ -20,7 +20,7 @@ pub type SpankConfig = Config;
 pub fn load(args: &[String]) -> &'static SpankConfig {
     static CONFIG: OnceLock<SpankConfig> = OnceLock::new();
     CONFIG.get_or_init(|| {
-        let path = rci_conf_path(conf_arg(args), process_env);
+        let path = rci_conf_path(conf_arg(args), slurm::daemon_env);
         let mut cfg = Config::load(&path).unwrap_or_else(|e| {
             slurm::error(&format!(
                 "spank_rci: {}; using built-in defaults for this step",

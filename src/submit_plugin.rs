@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::config::ConfigCache;
 use crate::ffi::slurm;
 use crate::job::{JobRequest, Origin, Verdict};
-use crate::paths::{process_env, rci_conf_path};
+use crate::paths::rci_conf_path;
 use crate::policy::decide;
 
 /// How often the submit path may stat rci.conf for changes (one stat per second at most).
@@ -25,7 +25,7 @@ pub fn init() -> Result<String, String> {
         cache.check_now();
         return Ok(format!("loaded (config {})", cache.path().display()));
     }
-    let path = rci_conf_path(None, process_env);
+    let path = rci_conf_path(None, slurm::daemon_env);
     let cache = ConfigCache::new(&path, RELOAD_CHECK_INTERVAL, slurm::error)
         .map_err(|e| format!("cannot start with this rci.conf: {}", e.one_line()))?
         .with_info_log(slurm::info);

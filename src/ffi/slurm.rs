@@ -190,6 +190,24 @@ pub fn cluster_name() -> Option<String> {
     unsafe { string_from((*conf).cluster_name) }.filter(|n| !n.is_empty())
 }
 
+/// The path of the slurm.conf this daemon read (`-f`, `SLURM_CONF` or the built-in default).
+pub fn slurm_conf_path() -> Option<String> {
+    let conf = slurm_conf()?;
+    // SAFETY: as in cluster_name; `slurm_conf` (the file name) is NULL or a NUL-terminated
+    // string owned by the configuration.
+    unsafe { string_from((*conf).slurm_conf) }.filter(|p| !p.is_empty())
+}
+
+/// The environment as rci's path lookup sees it inside a Slurm process: `SLURM_CONF` falls back
+/// to the file the daemon actually read, so `slurmctld -f /x/slurm.conf` finds `/x/rci.conf`.
+pub fn daemon_env(name: &str) -> Option<String> {
+    let value = std::env::var(name).ok().filter(|v| !v.is_empty());
+    if name == "SLURM_CONF" {
+        return value.or_else(slurm_conf_path);
+    }
+    value
+}
+
 /// SlurmdSpoolDir from slurm.conf (may contain `%n`/`%h`), where this process has loaded it.
 pub fn slurmd_spool_dir() -> Option<String> {
     let conf = slurm_conf()?;
