@@ -268,3 +268,37 @@ fn make_install_replaces_plugins_by_rename() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
+
+#[test]
+fn a_broken_rci_conf_on_a_node_never_fails_a_job() {
+    // slurmctld keeps its last good config; each slurmstepd reads rci.conf afresh, logs the
+    // error with file and line, and runs the step with built-in defaults.
+    let c = common::Cluster::start(ClusterOptions::plugins());
+    let good = std::fs::read_to_string(c.rci_conf_path()).unwrap();
+    c.write_rci_conf(&format!("{good}Pue=lots\n"));
+    let out = c.srun(&[
+        "-p",
+        "gpu",
+        "--gres=gpu:1",
+        "printenv",
+        "NVIDIA_VISIBLE_DEVICES",
+    ]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let line = format!(
+        "{}:{}:",
+        c.rci_conf_path().display(),
+        good.lines().count() + 1
+    );
+    let logged = common::wait_until(std::time::Duration::from_secs(10), || {
+        c.slurmd_log("gpu01")
+            .lines()
+            .any(|l| l.contains("spank_rci:") && l.contains(&line) && l.contains("Pue"))
+    });
+    assert!(
+        logged,
+        "no '{line} ... Pue' error in slurmd-gpu01.log:\n{}",
+        c.log_tails()
+    );
+    let (id, _, _) = c.sbatch(&["-p", "cpu"], "true").expect("sbatch accepted");
+    assert_eq!(c.wait_job_done(id, common::JOB_TIMEOUT), "COMPLETED");
+}
