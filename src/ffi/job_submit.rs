@@ -249,14 +249,17 @@ unsafe fn add_user_message(
 /// `desc` must be slurmctld's valid request; `err_msg` NULL or a valid `char **` (NULL on
 /// 22.05's job_modify, which has no err_msg).
 pub unsafe fn entry(
-    entry_name: &'static str,
     origin: Origin,
     desc: *mut job_desc_msg_t,
     submit_uid: u32,
     err_msg: *mut *mut c_char,
-    slurm_user_id: Option<u32>,
     handler: Handler,
 ) -> c_int {
+    let entry_name = match origin {
+        Origin::Submit => "job_submit/rci",
+        Origin::Modify => "job_modify/rci",
+    };
+    let slurm_user_id = slurm::slurm_user_id();
     guard(entry_name, INTERNAL_RC, slurm::error, || {
         if desc.is_null() {
             slurm::error(&format!("{entry_name}: called with a NULL job descriptor"));
@@ -290,56 +293,6 @@ pub unsafe fn entry(
             INTERNAL_RC
         })
     })
-}
-
-/// `job_submit()` behind the guard.
-///
-/// # Safety
-/// As for [`entry`].
-pub unsafe fn submit_entry(
-    desc: *mut job_desc_msg_t,
-    submit_uid: u32,
-    err_msg: *mut *mut c_char,
-    handler: Handler,
-) -> c_int {
-    let slurm_user = slurm::slurm_user_id();
-    // SAFETY: per this function's contract.
-    unsafe {
-        entry(
-            "job_submit/rci",
-            Origin::Submit,
-            desc,
-            submit_uid,
-            err_msg,
-            slurm_user,
-            handler,
-        )
-    }
-}
-
-/// `job_modify()` behind the guard; `err_msg` is NULL before Slurm 23.02.
-///
-/// # Safety
-/// As for [`entry`].
-pub unsafe fn modify_entry(
-    desc: *mut job_desc_msg_t,
-    submit_uid: u32,
-    err_msg: *mut *mut c_char,
-    handler: Handler,
-) -> c_int {
-    let slurm_user = slurm::slurm_user_id();
-    // SAFETY: per this function's contract.
-    unsafe {
-        entry(
-            "job_modify/rci",
-            Origin::Modify,
-            desc,
-            submit_uid,
-            err_msg,
-            slurm_user,
-            handler,
-        )
-    }
 }
 
 /// `init()`: a non-zero return makes slurmctld exit with a fatal error, which is what an admin
@@ -388,7 +341,15 @@ macro_rules! job_submit_plugin {
             err_msg: *mut *mut ::std::ffi::c_char,
         ) -> ::std::ffi::c_int {
             // SAFETY: slurmctld passes a valid job descriptor and a valid err_msg pointer.
-            unsafe { $crate::ffi::job_submit::submit_entry(job_desc, submit_uid, err_msg, $submit) }
+            unsafe {
+                $crate::ffi::job_submit::entry(
+                    $crate::job::Origin::Submit,
+                    job_desc,
+                    submit_uid,
+                    err_msg,
+                    $submit,
+                )
+            }
         }
 
         $crate::__rci_job_modify!($modify);
@@ -410,7 +371,15 @@ macro_rules! __rci_job_modify {
             err_msg: *mut *mut ::std::ffi::c_char,
         ) -> ::std::ffi::c_int {
             // SAFETY: slurmctld passes a valid job descriptor and a valid err_msg pointer.
-            unsafe { $crate::ffi::job_submit::modify_entry(job_desc, submit_uid, err_msg, $modify) }
+            unsafe {
+                $crate::ffi::job_submit::entry(
+                    $crate::job::Origin::Modify,
+                    job_desc,
+                    submit_uid,
+                    err_msg,
+                    $modify,
+                )
+            }
         }
     };
 }
@@ -431,7 +400,8 @@ macro_rules! __rci_job_modify {
         ) -> ::std::ffi::c_int {
             // SAFETY: slurmctld passes a valid job descriptor; there is no err_msg in 22.05.
             unsafe {
-                $crate::ffi::job_submit::modify_entry(
+                $crate::ffi::job_submit::entry(
+                    $crate::job::Origin::Modify,
                     job_desc,
                     submit_uid,
                     ::std::ptr::null_mut(),
@@ -471,17 +441,7 @@ mod tests {
         let mut desc = empty_desc();
         let mut err: *mut c_char = std::ptr::null_mut();
         // SAFETY: a valid, zero-initialised descriptor and err_msg slot owned by this test.
-        let rc = unsafe {
-            entry(
-                "job_submit/rci",
-                Origin::Submit,
-                &mut desc,
-                1000,
-                &mut err,
-                None,
-                panicking_policy,
-            )
-        };
+        let rc = unsafe { entry(Origin::Submit, &mut desc, 1000, &mut err, panicking_policy) };
         assert_eq!(rc, INTERNAL_RC);
         assert!(err.is_null(), "nothing was allocated outside Slurm");
     }
@@ -492,12 +452,10 @@ mod tests {
         // SAFETY: as above; 22.05's job_modify passes no err_msg, NULL is allowed.
         let rc = unsafe {
             entry(
-                "job_modify/rci",
                 Origin::Modify,
                 &mut desc,
                 0,
                 std::ptr::null_mut(),
-                None,
                 accepting_policy,
             )
         };
@@ -509,12 +467,10 @@ mod tests {
         // SAFETY: entry checks for NULL before dereferencing.
         let rc = unsafe {
             entry(
-                "job_submit/rci",
                 Origin::Submit,
                 std::ptr::null_mut(),
                 0,
                 std::ptr::null_mut(),
-                None,
                 accepting_policy,
             )
         };
