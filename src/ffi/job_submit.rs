@@ -98,6 +98,28 @@ fn plain_job_id(text: &str) -> Option<u32> {
     text.parse::<u32>().ok().and_then(opt_u32)
 }
 
+/// The descriptor's job id field (NO_VAL when unset): `job_id` up to 25.05, `step_id.job_id`
+/// from 25.11 on.
+fn desc_job_id(d: &job_desc_msg_t) -> u32 {
+    #[cfg(slurm_job_desc_step_id)]
+    return d.step_id.job_id;
+    #[cfg(not(slurm_job_desc_step_id))]
+    return d.job_id;
+}
+
+/// Sets the descriptor's job id field (see [`desc_job_id`]); for unit tests.
+#[cfg(test)]
+fn set_desc_job_id(d: &mut job_desc_msg_t, id: u32) {
+    #[cfg(slurm_job_desc_step_id)]
+    {
+        d.step_id.job_id = id;
+    }
+    #[cfg(not(slurm_job_desc_step_id))]
+    {
+        d.job_id = id;
+    }
+}
+
 /// Copies the fields the policies read out of Slurm's request.
 ///
 /// # Safety
@@ -124,7 +146,8 @@ pub unsafe fn read_request(
     let user_id = opt_u32(d.user_id);
     // `scontrol update jobid=N` leaves `job_id` at NO_VAL and sends the id as text in
     // `job_id_str` (Slurm 22.05 verified); messages would otherwise say `<jobid>`.
-    let job_id = opt_u32(d.job_id).or_else(|| s(d.job_id_str).as_deref().and_then(plain_job_id));
+    let job_id =
+        opt_u32(desc_job_id(d)).or_else(|| s(d.job_id_str).as_deref().and_then(plain_job_id));
     JobRequest {
         origin,
         job_id,
@@ -431,7 +454,7 @@ mod tests {
         // zero numbers), as slurm_init_job_desc_msg's memset does before setting NO_VALs.
         let mut d: job_desc_msg_t = unsafe { std::mem::zeroed() };
         d.time_limit = sys::NO_VAL;
-        d.job_id = sys::NO_VAL;
+        set_desc_job_id(&mut d, sys::NO_VAL);
         d.het_job_offset = sys::NO_VAL;
         d
     }
@@ -489,7 +512,7 @@ mod tests {
         assert_eq!(req.job_id, Some(123));
         assert_eq!(req.het_job_offset, None, "no het offset in an update");
         // job_id itself wins when set
-        desc.job_id = 77;
+        set_desc_job_id(&mut desc, 77);
         // SAFETY: as above.
         let req = unsafe { read_request(&desc, 1000, Origin::Modify, None) };
         assert_eq!(req.job_id, Some(77));
