@@ -22,6 +22,11 @@ const SLURM_RELEASE_CFGS: &[(&str, u32, &str)] = &[
         "23.02: job_modify() gains `char **err_msg`",
     ),
     (
+        "slurm_auth_nobody_unset",
+        0x170200,
+        "23.02: an unset job_desc.user_id (scontrol update) reads SLURM_AUTH_NOBODY (99), not NO_VAL",
+    ),
+    (
         "slurm_job_desc_step_id",
         0x190b00,
         "25.11: job_desc_msg_t.job_id moves to step_id.job_id (slurm_step_id_t)",

@@ -26,8 +26,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 
-use crate::energy::job_info::{self, StepNote};
-use crate::energy::{build_record, count_cpu_list, emit, EnergyMeter, GpuScope, JobFacts};
+use crate::energy::job_info::{self, JobNotes, StepNote};
+use crate::energy::{
+    build_record, count_cpu_list, emit_with, EnergyMeter, GpuScope, HeldOutputs, JobFacts,
+};
 use crate::ffi::slurm;
 use crate::ffi::spank::Spank;
 use crate::ffi::sys;
@@ -44,6 +46,12 @@ static ACTIVE: ArcSwapOption<ActiveJob> = ArcSwapOption::const_empty();
 struct ActiveJob {
     facts: JobFacts,
     meter: EnergyMeter,
+    /// This node's GPUs as gres.conf and the driver describe them, read at start (as root).
+    node_gpus: Result<NodeGpus, String>,
+    /// The job's step notes, opened and held at start.
+    notes: Option<JobNotes>,
+    /// The spool file and syslog socket, opened at start.
+    outputs: HeldOutputs,
 }
 
 fn now_unix() -> i64 {
@@ -74,19 +82,10 @@ fn resolve_gpus(
     env: &StepGpuEnv,
     kind: StepKind,
     cfg: &SpankConfig,
-    node: &str,
+    node_gpus: &Result<NodeGpus, String>,
 ) -> Result<Vec<GpuInfo>, String> {
-    let container = &cfg.container;
     let fallback = uuid_fallback(cfg);
-    let load = || {
-        NodeGpus::read(
-            &container.gres_conf_path(),
-            node,
-            &container.dev_root,
-            &container.nvidia_proc_root,
-        )
-    };
-    match resolve::resolve(env, kind, load, fallback) {
+    match resolve::resolve(env, kind, || node_gpus.clone(), fallback) {
         Resolution::Gpus(gpus) => Ok(gpus
             .into_iter()
             .map(|g| GpuInfo {
@@ -98,6 +97,17 @@ fn resolve_gpus(
         Resolution::NoGpus => Ok(Vec::new()),
         Resolution::Unresolved { reason } => Err(reason),
     }
+}
+
+/// This node's GPUs from gres.conf, /dev and the driver's /proc tree.
+fn read_node_gpus(cfg: &SpankConfig, node: &str) -> Result<NodeGpus, String> {
+    let container = &cfg.container;
+    NodeGpus::read(
+        &container.gres_conf_path(),
+        node,
+        &container.dev_root,
+        &container.nvidia_proc_root,
+    )
 }
 
 /// GRES indices named by a GPU variable, for a record whose GPUs could not be identified.
@@ -119,10 +129,14 @@ fn indices_only(env: &StepGpuEnv, kind: StepKind) -> Vec<GpuInfo> {
 
 /// The GPUs named by the step environments in `sources`, merged by GRES index. Problems are
 /// logged; a GPU that cannot be identified is kept with its index only.
-fn gpus_from(sources: &[(StepKind, StepGpuEnv)], cfg: &SpankConfig, node: &str) -> Vec<GpuInfo> {
+fn gpus_from(
+    sources: &[(StepKind, StepGpuEnv)],
+    cfg: &SpankConfig,
+    node_gpus: &Result<NodeGpus, String>,
+) -> Vec<GpuInfo> {
     let mut gpus: Vec<GpuInfo> = Vec::new();
     for (kind, env) in sources {
-        let found = resolve_gpus(env, *kind, cfg, node).unwrap_or_else(|reason| {
+        let found = resolve_gpus(env, *kind, cfg, node_gpus).unwrap_or_else(|reason| {
             slurm::error(&format!(
                 "spank_rci: accounting: GPUs not identified: {reason}"
             ));
@@ -171,7 +185,8 @@ pub fn start(sp: Spank, cfg: &SpankConfig) {
         .unwrap_or(0);
     // Newer Slurm releases may give the extern step the job's GPUs; 22.05 does not.
     let env = StepGpuEnv::from_lookup(|name| sp.getenv(name));
-    let gpus = gpus_from(&[(StepKind::Batch, env.clone())], cfg, &node);
+    let node_gpus = read_node_gpus(cfg, &node);
+    let gpus = gpus_from(&[(StepKind::Batch, env.clone())], cfg, &node_gpus);
     let scope = if !gpus.is_empty() {
         GpuScope::Listed(&gpus)
     } else if node_has_gpus(cfg, &node) {
@@ -213,12 +228,44 @@ pub fn start(sp: Spank, cfg: &SpankConfig) {
         gpus: gpus.clone(),
         exit_status: None,
     };
+    // Everything the end needs is opened now, as root: on Slurm 24.11-25.11 slurm_spank_exit
+    // may run while slurmstepd has the job user's euid for a moment (see HeldOutputs).
+    let (outputs, problems) = HeldOutputs::open(energy, &node, facts.start_unix);
+    for p in problems {
+        slurm::debug(&format!(
+            "spank_rci: accounting: job {job_id}: at start: {p} (tried again at the end)"
+        ));
+    }
+    for m in job_info::remove_leftovers(&energy.spool_dir, &node, SystemTime::now()) {
+        slurm::info(&format!("spank_rci: accounting: {m}"));
+    }
+    let notes = match JobNotes::open(&energy.spool_dir, ROOT_UID, &node, job_id, uid) {
+        Ok(notes) => {
+            if let Err(e) = notes.hold() {
+                slurm::error(&format!("spank_rci: accounting: job {job_id}: {e}"));
+            }
+            Some(notes)
+        }
+        Err(e) => {
+            slurm::error(&format!(
+                "spank_rci: accounting: job {job_id}: step notes unavailable: {e}"
+            ));
+            None
+        }
+    };
+    let meter_node = node.clone();
     let meter = EnergyMeter::start_scoped(energy, scope, move |what| {
         slurm::debug(&format!(
-            "spank_rci: accounting: measuring job {job_id} on {node}: {what}"
+            "spank_rci: accounting: measuring job {job_id} on {meter_node}: {what}"
         ));
     });
-    ACTIVE.store(Some(Arc::new(ActiveJob { facts, meter })));
+    ACTIVE.store(Some(Arc::new(ActiveJob {
+        facts,
+        meter,
+        node_gpus,
+        notes,
+        outputs,
+    })));
 }
 
 /// In every step but the extern one (init_post_opt, root): leaves a note of what this step
@@ -232,9 +279,10 @@ pub fn note_step(sp: Spank, cfg: &SpankConfig) {
     else {
         return;
     };
+    let uid = sp.item_u32(sys::S_JOB_UID).unwrap_or(u32::MAX);
     let note = StepNote::from_env(job_id, step_id, |name| sp.getenv(name));
     let node = node_name(sp);
-    if let Err(e) = job_info::write_note(&cfg.energy.spool_dir, ROOT_UID, &node, &note) {
+    if let Err(e) = job_info::write_note(&cfg.energy.spool_dir, ROOT_UID, &node, uid, &note) {
         slurm::error(&format!(
             "spank_rci: accounting: job {job_id}: step note not written: {e}"
         ));
@@ -246,7 +294,14 @@ pub fn finish(cfg: &SpankConfig) {
     let Some(active) = ACTIVE.swap(None) else {
         return;
     };
-    let Ok(ActiveJob { mut facts, meter }) = Arc::try_unwrap(active) else {
+    let Ok(ActiveJob {
+        mut facts,
+        meter,
+        node_gpus,
+        notes,
+        mut outputs,
+    }) = Arc::try_unwrap(active)
+    else {
         slurm::error("spank_rci: accounting: measurement still shared at exit; no record");
         return;
     };
@@ -255,7 +310,16 @@ pub fn finish(cfg: &SpankConfig) {
     let job_id = facts.job_id;
     let spool = &cfg.energy.spool_dir;
 
-    let (notes, problems) = job_info::read_notes(spool, ROOT_UID, &facts.node, job_id);
+    // Through the descriptor opened at start; by path only if that failed (then as root).
+    let mut notes_file = notes.or_else(|| {
+        JobNotes::open(spool, ROOT_UID, &facts.node, job_id, facts.uid)
+            .map_err(|e| slurm::error(&format!("spank_rci: accounting: job {job_id}: {e}")))
+            .ok()
+    });
+    let (notes, problems) = notes_file
+        .as_mut()
+        .map(|n| n.read(job_id))
+        .unwrap_or_default();
     for p in problems {
         slurm::error(&format!("spank_rci: accounting: job {job_id}: {p}"));
     }
@@ -273,15 +337,15 @@ pub fn finish(cfg: &SpankConfig) {
         facts.alloc_cpus = cpus;
     }
     if facts.gpus.is_empty() {
-        facts.gpus = gpus_from(&info.gpu_sources, cfg, &facts.node);
+        facts.gpus = gpus_from(&info.gpu_sources, cfg, &node_gpus);
     }
-    for e in job_info::remove_notes(spool, &facts.node, job_id, SystemTime::now()) {
+    for e in notes_file.map(JobNotes::consume).unwrap_or_default() {
         slurm::error(&format!("spank_rci: accounting: job {job_id}: {e}"));
     }
 
     let gpus = measured.job_gpus(&facts.gpus);
     let record = build_record(facts, measured.cpu, gpus, &cfg.energy);
-    for e in emit(&record, &cfg.energy) {
+    for e in emit_with(&record, &cfg.energy, &mut outputs) {
         slurm::error(&format!(
             "spank_rci: accounting record for job {job_id}: {e}"
         ));

@@ -146,6 +146,80 @@ pub(crate) fn append_locked(file: &mut File, line: &[u8]) -> io::Result<()> {
     result
 }
 
+/// A spool file opened (and checked) for appending; writes through it need no permission
+/// check on the path any more. The extern step opens one at job start, as root, for the moment
+/// Slurm 24.11–25.11 runs its end with the job user's euid (see `spank_accounting`).
+#[derive(Debug)]
+pub struct SpoolFile {
+    file: File,
+    path: PathBuf,
+}
+
+impl SpoolFile {
+    /// Opens `<dir>/<file_name>` for appending, creating the directory and the file if missing
+    /// and applying the rules in the module docs.
+    pub fn open(dir: &Path, expected_owner: u32, file_name: &str) -> Result<SpoolFile, String> {
+        if file_name.contains('/') || file_name.starts_with('.') || file_name.is_empty() {
+            return Err(format!("bad spool file name {file_name:?}"));
+        }
+        ensure_dir(dir, expected_owner)?;
+        let path = dir.join(file_name);
+        let file = open_checked(&path, expected_owner, "spool file")?;
+        Ok(SpoolFile { file, path })
+    }
+
+    /// The path it was opened at.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one JSON line (`line` without the trailing newline) under the file's lock.
+    pub fn append(&mut self, line: &str) -> Result<(), String> {
+        if line.contains('\n') {
+            return Err("record contains a newline; not written".to_owned());
+        }
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        append_locked(&mut self.file, &buf)
+            .map_err(|e| format!("cannot write spool file {}: {e}", self.path.display()))
+    }
+}
+
+/// Opens `path` for appending (created with mode 0640 if missing) without following links or
+/// blocking, and checks it is a regular file with one link, owned by `expected_owner`. `what`
+/// names it in messages.
+pub(crate) fn open_checked(path: &Path, expected_owner: u32, what: &str) -> Result<File, String> {
+    let show = path.display();
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| format!("cannot open {what} {show}: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot inspect {what} {show}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{what} {show} is not a regular file; refusing it"));
+    }
+    if meta.nlink() != 1 {
+        return Err(format!(
+            "{what} {show} has {} links; refusing it",
+            meta.nlink()
+        ));
+    }
+    if meta.uid() != expected_owner {
+        return Err(format!(
+            "{what} {show} is owned by uid {}, not {expected_owner}; refusing it",
+            meta.uid()
+        ));
+    }
+    Ok(file)
+}
+
 /// Appends one JSON line (`line` without the trailing newline) to `<dir>/<file_name>`, applying
 /// the rules in the module docs. Returns the file's path.
 pub fn append_line(
@@ -157,44 +231,9 @@ pub fn append_line(
     if line.contains('\n') {
         return Err("record contains a newline; not written".to_owned());
     }
-    if file_name.contains('/') || file_name.starts_with('.') || file_name.is_empty() {
-        return Err(format!("bad spool file name {file_name:?}"));
-    }
-    ensure_dir(dir, expected_owner)?;
-    let path = dir.join(file_name);
-    let show = path.display();
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(&path)
-        .map_err(|e| format!("cannot open spool file {show}: {e}"))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("cannot inspect spool file {show}: {e}"))?;
-    if !meta.is_file() {
-        return Err(format!(
-            "spool file {show} is not a regular file; refusing it"
-        ));
-    }
-    if meta.nlink() != 1 {
-        return Err(format!(
-            "spool file {show} has {} links; refusing it",
-            meta.nlink()
-        ));
-    }
-    if meta.uid() != expected_owner {
-        return Err(format!(
-            "spool file {show} is owned by uid {}, not {expected_owner}; refusing it",
-            meta.uid()
-        ));
-    }
-    let mut buf = Vec::with_capacity(line.len() + 1);
-    buf.extend_from_slice(line.as_bytes());
-    buf.push(b'\n');
-    append_locked(&mut file, &buf).map_err(|e| format!("cannot write spool file {show}: {e}"))?;
-    Ok(path)
+    let mut file = SpoolFile::open(dir, expected_owner, file_name)?;
+    file.append(line)?;
+    Ok(file.path)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! other failure (no daemon, stream-only socket).
 
 use std::os::unix::net::UnixDatagram;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The local syslog socket.
 pub const DEFAULT_SOCKET: &str = "/dev/log";
@@ -95,14 +95,49 @@ pub fn send(socket: &Path, facility: Facility, line: &str) -> Result<(), String>
     sock.set_nonblocking(true).map_err(err)?;
     let msg = format_message(facility, std::process::id(), line);
     let sent = sock.send_to(msg.as_bytes(), socket).map_err(err)?;
-    if sent != msg.len() {
+    check_sent(socket, sent, msg.len())
+}
+
+fn check_sent(socket: &Path, sent: usize, len: usize) -> Result<(), String> {
+    if sent != len {
         return Err(format!(
-            "syslog via {}: sent {sent} of {} bytes",
-            socket.display(),
-            msg.len()
+            "syslog via {}: sent {sent} of {len} bytes",
+            socket.display()
         ));
     }
     Ok(())
+}
+
+/// A socket connected to the syslog daemon ahead of time: sending through it needs no
+/// permission on the socket's path any more (the extern step connects at job start, as root).
+#[derive(Debug)]
+pub struct SyslogConnection {
+    sock: UnixDatagram,
+    path: PathBuf,
+}
+
+impl SyslogConnection {
+    /// Connects to the syslog socket at `socket` (non-blocking).
+    pub fn connect(socket: &Path) -> Result<SyslogConnection, String> {
+        let err = |e: std::io::Error| format!("syslog via {}: {e}", socket.display());
+        let sock = UnixDatagram::unbound().map_err(err)?;
+        sock.set_nonblocking(true).map_err(err)?;
+        sock.connect(socket).map_err(err)?;
+        Ok(SyslogConnection {
+            sock,
+            path: socket.to_path_buf(),
+        })
+    }
+
+    /// Sends `line` through the connection (fails if the daemon went away since).
+    pub fn send(&self, facility: Facility, line: &str) -> Result<(), String> {
+        let msg = format_message(facility, std::process::id(), line);
+        let sent = self
+            .sock
+            .send(msg.as_bytes())
+            .map_err(|e| format!("syslog via {}: {e}", self.path.display()))?;
+        check_sent(&self.path, sent, msg.len())
+    }
 }
 
 #[cfg(test)]

@@ -20,15 +20,20 @@
 //! - a job that never ran a step on a node (an `salloc` with nothing started there) has no
 //!   note: its record has empty name/account/partition and no GPUs.
 //!
-//! Notes live in `<AccountingSpool>/.step-notes/<node>.<job_id>.<step_id>` (directory mode
-//! 0750, files 0640, root-owned, the same checks as the spool). `rci report` reads only
-//! `*.jsonl` files, so the notes never count as records. Notes older than [`STALE_AFTER`]
-//! (left by a node that crashed before the extern step ended) are removed by the next exit on
-//! the same node.
+//! Notes live in `<AccountingSpool>/.step-notes/<node>.<job_id>.<uid>.notes`, one JSON line per
+//! note, one file per job and node (directory mode 0750, file 0640, root-owned, the same checks
+//! as the spool), at most [`MAX_NOTES_BYTES`]. The extern step opens (or creates) its job's
+//! file at job start, as root, and holds it open with a shared `flock` until the end: it reads
+//! the notes through that descriptor, so the moment when Slurm 24.11–25.11 runs the extern
+//! step's end under the job user's euid cannot hide them; then it empties and removes the file.
+//! A file no live job holds, last written over [`LEFTOVER_AFTER`] ago, is a leftover (an extern
+//! step that died, or one that could not remove its emptied file) and is removed by the next
+//! extern step on the node. `rci report` reads only `*.jsonl` files, so notes never count as
+//! records.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -45,10 +50,10 @@ pub const NO_VAL: u32 = 0xffff_fffe;
 
 /// The directory under the spool that holds step notes.
 pub const NOTES_DIR: &str = ".step-notes";
-/// The largest note read (a note is a few hundred bytes).
-const MAX_NOTE_BYTES: u64 = 64 * 1024;
-/// Notes older than this belong to jobs whose extern step never ended; they are removed.
-pub const STALE_AFTER: Duration = Duration::from_secs(100 * 24 * 3600);
+/// The largest notes file of one job on one node (a note is a few hundred bytes).
+pub const MAX_NOTES_BYTES: u64 = 64 * 1024;
+/// A notes file no live job holds and nobody wrote for this long is a leftover.
+pub const LEFTOVER_AFTER: Duration = Duration::from_secs(3600);
 
 /// What one step knew about its job, written at the step's start.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,8 +232,9 @@ fn safe_node(node: &str) -> String {
     }
 }
 
-fn note_prefix(node: &str, job_id: u32) -> String {
-    format!("{}.{job_id}.", safe_node(node))
+/// `<node>.<job_id>.<uid>.notes`: one file per job and node, shared by all its steps.
+fn notes_file_name(node: &str, job_id: u32, uid: u32) -> String {
+    format!("{}.{job_id}.{uid}.notes", safe_node(node))
 }
 
 /// `<spool>/.step-notes`, created and checked like the spool itself.
@@ -239,132 +245,180 @@ fn notes_dir(spool: &Path, owner: u32) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-/// Opens a note read-only without following links and checks it is a small regular file of
-/// `owner`.
-fn read_note_file(path: &Path, owner: u32) -> Result<StepNote, String> {
-    let show = path.display();
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| format!("cannot open step note {show}: {e}"))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("cannot inspect step note {show}: {e}"))?;
-    if !meta.is_file() || meta.uid() != owner {
-        return Err(format!(
-            "step note {show} is not a regular file of uid {owner}; ignored"
-        ));
-    }
-    let mut text = String::new();
-    file.take(MAX_NOTE_BYTES)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read step note {show}: {e}"))?;
-    serde_json::from_str(&text).map_err(|e| format!("step note {show} is malformed: {e}"))
+/// The step notes of one job on one node: a JSON Lines file, one line per note, opened
+/// (created if missing) and checked like a spool file. The extern step opens it at job start
+/// as root and keeps it open, holding a shared `flock` on it while the job lives, so that
+/// reading it at the end needs no permission on the path, and a later job on the node can tell
+/// a live job's file from a leftover ([`remove_leftovers`]).
+#[derive(Debug)]
+pub struct JobNotes {
+    file: File,
+    path: PathBuf,
 }
 
-/// The notes of `job_id` on `node` (not removed), and one message per unreadable one.
-pub fn read_notes(
+impl JobNotes {
+    /// Opens (creating if missing) the notes file of `job_id` (owned by `uid`) on `node`.
+    pub fn open(
+        spool: &Path,
+        owner: u32,
+        node: &str,
+        job_id: u32,
+        uid: u32,
+    ) -> Result<JobNotes, String> {
+        let dir = notes_dir(spool, owner)?;
+        let path = dir.join(notes_file_name(node, job_id, uid));
+        let file = crate::spool::open_checked(&path, owner, "step notes file")?;
+        Ok(JobNotes { file, path })
+    }
+
+    /// Marks the file as belonging to a live job (the extern step holds this until it ends).
+    pub fn hold(&self) -> Result<(), String> {
+        self.file
+            .lock_shared()
+            .map_err(|e| format!("cannot lock {}: {e}", self.path.display()))
+    }
+
+    /// The notes of `job_id` in the file, and one message per line that is not one.
+    pub fn read(&mut self, job_id: u32) -> (Vec<StepNote>, Vec<String>) {
+        let show = self.path.display().to_string();
+        let mut text = Vec::new();
+        let read = self
+            .file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| (&self.file).take(MAX_NOTES_BYTES).read_to_end(&mut text));
+        if let Err(e) = read {
+            return (
+                Vec::new(),
+                vec![format!("cannot read step notes {show}: {e}")],
+            );
+        }
+        let mut notes = Vec::new();
+        let mut errors = Vec::new();
+        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<StepNote>(line) {
+                Ok(note) if note.job_id == job_id => notes.push(note),
+                Ok(note) => errors.push(format!(
+                    "{show}:{}: note of job {} in job {job_id}'s file; ignored",
+                    n + 1,
+                    note.job_id
+                )),
+                Err(e) => errors.push(format!("{show}:{}: malformed step note: {e}", n + 1)),
+            }
+        }
+        notes.sort_by_key(|n| n.step_id);
+        (notes, errors)
+    }
+
+    /// Appends `note` as one line, unless [`should_write`] says the notes already cover it or
+    /// the file would exceed [`MAX_NOTES_BYTES`]. Returns whether it was written.
+    fn append(&mut self, note: &StepNote) -> Result<bool, String> {
+        let (existing, _) = self.read(note.job_id);
+        if !should_write(note, &existing) {
+            return Ok(false);
+        }
+        let mut line =
+            serde_json::to_vec(note).map_err(|e| format!("cannot serialise note: {e}"))?;
+        line.push(b'\n');
+        let size = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+        if size + line.len() as u64 > MAX_NOTES_BYTES {
+            return Err(format!(
+                "step notes {} would exceed {MAX_NOTES_BYTES} bytes; note not written",
+                self.path.display()
+            ));
+        }
+        // One write() with O_APPEND: concurrent steps never interleave within a line. No flock:
+        // the extern step holds a shared one for the job's life.
+        (&self.file)
+            .write_all(&line)
+            .map_err(|e| format!("cannot write step notes {}: {e}", self.path.display()))?;
+        Ok(true)
+    }
+
+    /// Empties the file (through the open descriptor: works whatever the euid is now) and
+    /// removes it. A file that cannot be removed stays empty and is removed later by
+    /// [`remove_leftovers`]. Returns one message per failure.
+    pub fn consume(self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let Err(e) = self.file.set_len(0) {
+            errors.push(format!("cannot empty {}: {e}", self.path.display()));
+        }
+        if let Err(e) = fs::remove_file(&self.path) {
+            if e.kind() != io::ErrorKind::NotFound {
+                errors.push(format!(
+                    "cannot remove {} (emptied; a later job removes it): {e}",
+                    self.path.display()
+                ));
+            }
+        }
+        errors
+    }
+}
+
+/// Writes `note` into its job's notes file on `node` unless [`should_write`] says the job's
+/// notes already cover it. Returns whether a note was written.
+pub fn write_note(
     spool: &Path,
     owner: u32,
     node: &str,
-    job_id: u32,
-) -> (Vec<StepNote>, Vec<String>) {
-    let dir = spool.join(NOTES_DIR);
-    if fs::symlink_metadata(&dir).is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
-        return (Vec::new(), Vec::new());
-    }
-    let dir = match notes_dir(spool, owner) {
-        Ok(dir) => dir,
-        Err(e) => return (Vec::new(), vec![e]),
-    };
-    let prefix = note_prefix(node, job_id);
-    let mut notes = Vec::new();
-    let mut errors = Vec::new();
-    let entries = match fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) => return (notes, vec![format!("cannot list {}: {e}", dir.display())]),
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name();
-        if name.to_str().is_some_and(|n| n.starts_with(&prefix)) {
-            match read_note_file(&entry.path(), owner) {
-                Ok(note) if note.job_id == job_id => notes.push(note),
-                Ok(_) => errors.push(format!(
-                    "step note {} names another job; ignored",
-                    entry.path().display()
-                )),
-                Err(e) => errors.push(e),
-            }
-        }
-    }
-    notes.sort_by_key(|n| n.step_id);
-    (notes, errors)
+    uid: u32,
+    note: &StepNote,
+) -> Result<bool, String> {
+    // Two steps starting at the same moment may both write: harmless, merge() takes the first.
+    JobNotes::open(spool, owner, node, note.job_id, uid)?.append(note)
 }
 
-/// Removes the notes of `job_id` on `node`, and this node's notes older than [`STALE_AFTER`].
-/// Returns one message per failure.
-pub fn remove_notes(spool: &Path, node: &str, job_id: u32, now: SystemTime) -> Vec<String> {
+/// Removes this node's notes files that no live job holds ([`JobNotes::hold`]) and that were
+/// last written more than [`LEFTOVER_AFTER`] before `now` (a job's steps may write before its
+/// extern step has taken the file). Returns one message per file removed with notes in it (its
+/// job's extern step died without a record) and per failure.
+pub fn remove_leftovers(spool: &Path, node: &str, now: SystemTime) -> Vec<String> {
     let dir = spool.join(NOTES_DIR);
     let Ok(entries) = fs::read_dir(&dir) else {
         return Vec::new();
     };
-    let mine = note_prefix(node, job_id);
-    let node_prefix = format!("{}.", safe_node(node));
-    let mut errors = Vec::new();
+    let prefix = format!("{}.", safe_node(node));
+    let mut messages = Vec::new();
     for entry in entries.filter_map(Result::ok) {
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
         };
-        let stale = || {
-            entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| now.duration_since(t).ok())
-                .is_some_and(|age| age > STALE_AFTER)
-        };
-        if name.starts_with(&mine) || (name.starts_with(&node_prefix) && stale()) {
-            if let Err(e) = fs::remove_file(entry.path()) {
-                if e.kind() != io::ErrorKind::NotFound {
-                    errors.push(format!("cannot remove {}: {e}", entry.path().display()));
-                }
+        if !name.starts_with(&prefix) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > LEFTOVER_AFTER);
+        if !old || !meta.is_file() {
+            continue;
+        }
+        let path = entry.path();
+        let unheld = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&path)
+            .is_ok_and(|f| f.try_lock().is_ok());
+        if !unheld {
+            continue;
+        }
+        if meta.len() > 0 {
+            messages.push(format!(
+                "{}: notes of a job whose extern step ended without a record; removed",
+                path.display()
+            ));
+        }
+        if let Err(e) = fs::remove_file(&path) {
+            if e.kind() != io::ErrorKind::NotFound {
+                messages.push(format!("cannot remove {}: {e}", path.display()));
             }
         }
     }
-    errors
-}
-
-/// Writes `note` for `node` unless [`should_write`] says the job's notes already cover it.
-/// Returns whether a note was written. The file appears whole (written to a temporary name,
-/// then renamed).
-pub fn write_note(spool: &Path, owner: u32, node: &str, note: &StepNote) -> Result<bool, String> {
-    let (existing, _) = read_notes(spool, owner, node, note.job_id);
-    if !should_write(note, &existing) {
-        return Ok(false);
-    }
-    let dir = notes_dir(spool, owner)?;
-    let name = format!("{}{}", note_prefix(node, note.job_id), note.step_id);
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let text = serde_json::to_string(note).map_err(|e| format!("cannot serialise note: {e}"))?;
-    let written = (|| -> io::Result<()> {
-        let mut file: File = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o640)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)?;
-        file.write_all(text.as_bytes())?;
-        fs::rename(&tmp, dir.join(&name))
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(format!(
-            "cannot write step note {}: {e}",
-            dir.join(&name).display()
-        ));
-    }
-    Ok(true)
+    messages
 }
 
 /// This node's name: the step's `SLURMD_NODENAME`, else slurmd's own (slurmd exports it to
@@ -397,6 +451,7 @@ pub fn array_ids(array_id: Option<u32>, task_id: Option<u32>) -> (Option<u32>, O
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use std::os::unix::fs::PermissionsExt;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
@@ -500,47 +555,136 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let spool = tmp.path().join("spool");
         let me = crate::spool::current_euid().unwrap();
-        assert_eq!(read_notes(&spool, me, "gpu01", 7), (vec![], vec![]));
-        assert!(write_note(&spool, me, "gpu01", &srun_note(0, Some("0"))).unwrap());
+        // The extern step opens and holds the file first (or after the steps: both work).
+        let mut held = JobNotes::open(&spool, me, "gpu01", 7, 1000).unwrap();
+        held.hold().unwrap();
+        assert_eq!(held.read(7), (vec![], vec![]));
+        assert!(write_note(&spool, me, "gpu01", 1000, &srun_note(0, Some("0"))).unwrap());
         // Covered by step 0: not written.
-        assert!(!write_note(&spool, me, "gpu01", &srun_note(1, Some("0"))).unwrap());
-        assert!(write_note(&spool, me, "gpu01", &batch_note()).unwrap());
-        // Another node and another job in the same (shared) spool.
-        assert!(write_note(&spool, me, "gpu02", &batch_note()).unwrap());
+        assert!(!write_note(&spool, me, "gpu01", 1000, &srun_note(1, Some("0"))).unwrap());
+        assert!(write_note(&spool, me, "gpu01", 1000, &batch_note()).unwrap());
+        // Another node, another job, and the same job id of another user, in the same spool.
+        assert!(write_note(&spool, me, "gpu02", 1000, &batch_note()).unwrap());
         let other_job = StepNote {
             job_id: 70,
             ..batch_note()
         };
-        assert!(write_note(&spool, me, "gpu01", &other_job).unwrap());
+        assert!(write_note(&spool, me, "gpu01", 1000, &other_job).unwrap());
+        assert!(write_note(&spool, me, "gpu01", 2000, &batch_note()).unwrap());
 
-        let (notes, errors) = read_notes(&spool, me, "gpu01", 7);
+        let (notes, errors) = held.read(7);
         assert!(errors.is_empty(), "{errors:?}");
         let steps: Vec<u32> = notes.iter().map(|n| n.step_id).collect();
         assert_eq!(steps, [0, SLURM_BATCH_SCRIPT]);
         assert_eq!(notes[1], batch_note());
 
-        // A planted link and garbage are reported, never followed or trusted.
-        let dir = spool.join(NOTES_DIR);
-        std::os::unix::fs::symlink("/etc/hostname", dir.join("gpu01.7.99")).unwrap();
-        fs::write(dir.join("gpu01.7.98"), "not json").unwrap();
-        let (notes, errors) = read_notes(&spool, me, "gpu01", 7);
+        // Garbage in the file is reported, never trusted.
+        let path = spool.join(NOTES_DIR).join("gpu01.7.1000.notes");
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"not json\n").unwrap();
+        let (notes, errors) = held.read(7);
         assert_eq!(notes.len(), 2);
-        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains(":3: malformed"), "{errors:?}");
 
-        assert!(remove_notes(&spool, "gpu01", 7, SystemTime::now()).is_empty());
-        assert_eq!(read_notes(&spool, me, "gpu01", 7).0, vec![]);
-        assert_eq!(read_notes(&spool, me, "gpu02", 7).0.len(), 1);
-        assert_eq!(read_notes(&spool, me, "gpu01", 70).0.len(), 1);
-        // Much later, job 70's note on gpu01 is stale; gpu02's is another node's business.
-        let later = SystemTime::now() + STALE_AFTER + Duration::from_secs(60);
-        assert!(remove_notes(&spool, "gpu01", 1, later).is_empty());
-        assert_eq!(read_notes(&spool, me, "gpu01", 70).0, vec![]);
-        assert_eq!(read_notes(&spool, me, "gpu02", 7).0.len(), 1);
-        let names: Vec<String> = fs::read_dir(&dir)
+        assert!(held.consume().is_empty());
+        assert!(!path.exists());
+        let mut names: Vec<String> = fs::read_dir(spool.join(NOTES_DIR))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert_eq!(names, ["gpu02.7.4294967291"], "no temporary file left");
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "gpu01.7.2000.notes",
+                "gpu01.70.1000.notes",
+                "gpu02.7.1000.notes"
+            ]
+        );
+    }
+
+    #[test]
+    fn notes_read_through_the_open_file_survive_a_lost_path_permission() {
+        // What the extern step does on 24.11: open at start, read at the end through the
+        // descriptor although the path has become unreachable in between.
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = tmp.path().join("spool");
+        let me = crate::spool::current_euid().unwrap();
+        let mut held = JobNotes::open(&spool, me, "n1", 5, 1000).unwrap();
+        assert!(write_note(
+            &spool,
+            me,
+            "n1",
+            1000,
+            &StepNote {
+                job_id: 5,
+                ..batch_note()
+            }
+        )
+        .unwrap());
+        let moved = tmp.path().join("elsewhere");
+        fs::rename(spool.join(NOTES_DIR), &moved).unwrap();
+        let (notes, errors) = held.read(5);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].job_name.as_deref(), Some("train"));
+    }
+
+    #[test]
+    fn a_notes_file_is_bounded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = tmp.path().join("spool");
+        let me = crate::spool::current_euid().unwrap();
+        let big = StepNote {
+            job_name: Some("x".repeat(40 * 1024)),
+            ..batch_note()
+        };
+        assert!(write_note(&spool, me, "n", 1000, &big).unwrap());
+        let err = write_note(&spool, me, "n", 1000, &big).unwrap_err();
+        assert!(err.contains("would exceed"), "{err}");
+        let len = fs::metadata(spool.join(NOTES_DIR).join("n.7.1000.notes"))
+            .unwrap()
+            .len();
+        assert!(len <= MAX_NOTES_BYTES, "{len}");
+    }
+
+    #[test]
+    fn leftovers_are_removed_unless_a_live_job_holds_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = tmp.path().join("spool");
+        let me = crate::spool::current_euid().unwrap();
+        let held = JobNotes::open(&spool, me, "n", 1, 1000).unwrap();
+        held.hold().unwrap();
+        assert!(write_note(
+            &spool,
+            me,
+            "n",
+            1000,
+            &StepNote {
+                job_id: 2,
+                ..batch_note()
+            }
+        )
+        .unwrap());
+        drop(JobNotes::open(&spool, me, "n", 3, 1000).unwrap()); // empty, unheld
+        assert!(write_note(&spool, me, "other", 1000, &batch_note()).unwrap());
+        let dir = spool.join(NOTES_DIR);
+        // Just written: a job's steps may write before its extern step took the file.
+        assert!(remove_leftovers(&spool, "n", SystemTime::now()).is_empty());
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 4);
+        let later = SystemTime::now() + LEFTOVER_AFTER + Duration::from_secs(60);
+        let messages = remove_leftovers(&spool, "n", later);
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(messages[0].contains("n.2.1000.notes"), "{messages:?}");
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        // The held file stays; another node's is not ours to judge.
+        assert_eq!(names, ["n.1.1000.notes", "other.7.1000.notes"]);
+        drop(held);
     }
 
     #[test]
@@ -549,14 +693,25 @@ mod tests {
         let me = crate::spool::current_euid().unwrap();
         let file = tmp.path().join("file");
         fs::write(&file, "").unwrap();
-        assert!(write_note(&file, me, "n", &batch_note()).is_err());
+        assert!(write_note(&file, me, "n", 1000, &batch_note()).is_err());
         let real = tmp.path().join("real");
         fs::create_dir(&real).unwrap();
         let link = tmp.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        let err = write_note(&link, me, "n", &batch_note()).unwrap_err();
+        let err = write_note(&link, me, "n", 1000, &batch_note()).unwrap_err();
         assert!(err.contains("symlink"), "{err}");
         assert!(!real.join(NOTES_DIR).exists());
+        // A planted link in place of the notes file is refused too.
+        let spool = tmp.path().join("spool");
+        fs::create_dir_all(spool.join(NOTES_DIR)).unwrap();
+        fs::set_permissions(&spool, fs::Permissions::from_mode(0o750)).unwrap();
+        fs::set_permissions(spool.join(NOTES_DIR), fs::Permissions::from_mode(0o750)).unwrap();
+        std::os::unix::fs::symlink(
+            "/etc/hostname",
+            spool.join(NOTES_DIR).join("n.7.1000.notes"),
+        )
+        .unwrap();
+        assert!(write_note(&spool, me, "n", 1000, &batch_note()).is_err());
     }
 
     #[test]

@@ -530,22 +530,76 @@ pub fn build_record(
 /// Writes the record to the spool (owned by root) and, with `Syslog=yes`, to syslog. Returns
 /// one message per failure, for the caller to log; an empty list means everything was written.
 pub fn emit(record: &Record, cfg: &EnergyConfig) -> Vec<String> {
+    emit_with(record, cfg, &mut HeldOutputs::default())
+}
+
+/// Where a record can go without opening anything by path: the spool file and the syslog
+/// socket as opened at job start, by root. On Slurm 24.11–25.11 the extern step's end may run
+/// while the whole slurmstepd has the job user's euid for a moment (its X11 shutdown thread),
+/// when opening root-only paths fails with EACCES; these already-open descriptors still work.
+#[derive(Debug, Default)]
+pub struct HeldOutputs {
+    /// The spool file of the month the job started in.
+    pub spool: Option<crate::spool::SpoolFile>,
+    /// A socket connected to the syslog daemon.
+    pub syslog: Option<crate::syslog::SyslogConnection>,
+}
+
+impl HeldOutputs {
+    /// Opens the spool file for a job starting at `start_unix` on `node` and connects to
+    /// syslog, as `cfg` asks. What cannot be opened now is tried by path at the end.
+    pub fn open(cfg: &EnergyConfig, node: &str, start_unix: i64) -> (HeldOutputs, Vec<String>) {
+        let mut problems = Vec::new();
+        let name = crate::spool::file_name(node, &rfc3339_utc(start_unix));
+        let spool = crate::spool::SpoolFile::open(&cfg.spool_dir, crate::spool::ROOT_UID, &name)
+            .map_err(|e| problems.push(e))
+            .ok();
+        let syslog = if cfg.syslog {
+            crate::syslog::SyslogConnection::connect(&cfg.syslog_socket)
+                .map_err(|e| problems.push(e))
+                .ok()
+        } else {
+            None
+        };
+        (HeldOutputs { spool, syslog }, problems)
+    }
+}
+
+/// [`emit`], falling back on `held` where opening by path fails. The spool is tried by path
+/// first (the record then lands in the file of the month the job ended), syslog through the
+/// held connection first (a restarted syslog daemon is reached again by path).
+pub fn emit_with(record: &Record, cfg: &EnergyConfig, held: &mut HeldOutputs) -> Vec<String> {
     let mut errors = Vec::new();
     let line = match record.to_json_line() {
         Ok(line) => line,
         Err(e) => return vec![e],
     };
-    if let Err(e) = crate::spool::append_line(
+    if let Err(by_path) = crate::spool::append_line(
         &cfg.spool_dir,
         crate::spool::ROOT_UID,
         &crate::spool::file_name(&record.node, &record.end),
         &line,
     ) {
-        errors.push(e);
+        match held.spool.as_mut() {
+            Some(file) => {
+                if let Err(e) = file.append(&line) {
+                    errors.push(format!(
+                        "{by_path}; and through the file opened at start: {e}"
+                    ));
+                }
+            }
+            None => errors.push(by_path),
+        }
     }
     if cfg.syslog {
-        if let Err(e) = crate::syslog::send(&cfg.syslog_socket, cfg.syslog_facility, &line) {
-            errors.push(e);
+        let through_held = held
+            .syslog
+            .as_ref()
+            .map(|conn| conn.send(cfg.syslog_facility, &line));
+        if !matches!(through_held, Some(Ok(()))) {
+            if let Err(e) = crate::syslog::send(&cfg.syslog_socket, cfg.syslog_facility, &line) {
+                errors.push(e);
+            }
         }
     }
     errors
@@ -555,6 +609,37 @@ pub fn emit(record: &Record, cfg: &EnergyConfig) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::energy::rapl::tests::FakeSysfs;
+
+    #[test]
+    fn emit_falls_back_on_the_spool_file_opened_at_start() {
+        // 24.11-25.11: the path may be unreachable at the end (euid switched); here it is a
+        // planted symlink, which by-path writes refuse.
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = tmp.path().join("spool");
+        let cfg = EnergyConfig {
+            spool_dir: spool.clone(),
+            syslog: false,
+            ..EnergyConfig::default()
+        };
+        let mut record = build_record(facts(), Vec::new(), Vec::new(), &cfg);
+        record.end = record.start.clone();
+        let me = crate::spool::current_euid().unwrap();
+        let name = crate::spool::file_name(&record.node, &record.start);
+        let mut held = HeldOutputs {
+            spool: Some(crate::spool::SpoolFile::open(&spool, me, &name).unwrap()),
+            syslog: None,
+        };
+        let moved = tmp.path().join("moved");
+        fs::rename(&spool, &moved).unwrap();
+        std::os::unix::fs::symlink(&moved, &spool).unwrap();
+        let errors = emit_with(&record, &cfg, &mut held);
+        assert!(errors.is_empty(), "{errors:?}");
+        let text = fs::read_to_string(moved.join(&name)).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        // Without a held file the failure is reported.
+        let errors = emit(&record, &cfg);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+    }
 
     fn facts() -> JobFacts {
         JobFacts {

@@ -120,6 +120,14 @@ fn set_desc_job_id(d: &mut job_desc_msg_t, id: u32) {
     }
 }
 
+/// What an unset `user_id` reads besides NO_VAL: SLURM_AUTH_NOBODY from 23.02 on (a private
+/// Slurm constant, 99). Only job_modify's descriptor can have it unset; slurmctld fills in the
+/// submitter for job_submit, where 99 is a real uid.
+#[cfg(slurm_auth_nobody_unset)]
+const UNSET_USER_ID: u32 = 99;
+#[cfg(not(slurm_auth_nobody_unset))]
+const UNSET_USER_ID: u32 = sys::NO_VAL;
+
 /// Copies the fields the policies read out of Slurm's request.
 ///
 /// # Safety
@@ -143,7 +151,8 @@ pub unsafe fn read_request(
             unsafe { std::slice::from_raw_parts(d.spank_job_env, d.spank_job_env_size as usize) };
         entries.iter().filter_map(|&p| s(p)).collect()
     };
-    let user_id = opt_u32(d.user_id);
+    let user_id =
+        opt_u32(d.user_id).filter(|&uid| !(origin == Origin::Modify && uid == UNSET_USER_ID));
     // `scontrol update jobid=N` leaves `job_id` at NO_VAL and sends the id as text in
     // `job_id_str` (Slurm 22.05 verified); messages would otherwise say `<jobid>`.
     let job_id =
