@@ -823,3 +823,122 @@ fn rci_report_totals_match_the_records() {
     ));
     assert!(rci_report(&[spool, "--by", "user"]).contains("TOTAL"));
 }
+
+/// Number of jobs [`every_job_of_an_unprivileged_user_gets_a_complete_record`] submits
+/// (`RCI_RECORD_JOBS`, default 200).
+fn record_jobs() -> u32 {
+    std::env::var("RCI_RECORD_JOBS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200)
+}
+
+#[test]
+fn every_job_of_an_unprivileged_user_gets_a_complete_record() {
+    // Slurm 24.11-25.11 run the extern step's end (slurm_spank_exit) while another thread has
+    // switched the whole slurmstepd to the job user's euid for a moment: root-only paths then
+    // fail with EACCES. Jobs of root never show it, so this is a normal user's. Short jobs, as
+    // many as possible at once, on both nodes, GPU jobs among them.
+    let c = cluster();
+    let _lock = test_lock();
+    let n = record_jobs();
+    let mut jobs = Vec::new();
+    for i in 0..n {
+        let name = format!("rec-{i}");
+        let gpu = i % 2 == 1;
+        let mut args = vec!["--job-name", &name, "--wrap=true"];
+        if gpu {
+            args.extend(["-p", "gpu", "--gres=gpu:1"]);
+        } else {
+            args.extend(["-p", "cpu", "-c", "1"]);
+        }
+        let (id, _, _) = c
+            .sbatch_as(TEST_USER, &args, "")
+            .unwrap_or_else(|e| panic!("sbatch {args:?}: {e}"));
+        jobs.push((id, name, gpu));
+    }
+    let uid: u64 = stdout_of(&Command::new("id").args(["-u", TEST_USER]).output().unwrap())
+        .trim()
+        .parse()
+        .unwrap();
+    let ids: HashSet<u32> = jobs.iter().map(|(id, _, _)| *id).collect();
+    let complete = || {
+        all_records(c)
+            .iter()
+            .filter(|r| {
+                r["job_id"]
+                    .as_u64()
+                    .is_some_and(|id| ids.contains(&(id as u32)))
+            })
+            .count()
+            >= ids.len()
+    };
+    let all_there = wait_until(Duration::from_secs(60 + u64::from(n) / 2), complete);
+    let records: HashMap<u32, Vec<Value>> =
+        all_records(c).into_iter().fold(HashMap::new(), |mut m, r| {
+            if let Some(id) = r["job_id"].as_u64() {
+                m.entry(id as u32).or_default().push(r);
+            }
+            m
+        });
+    let mut problems = Vec::new();
+    for (id, name, gpu) in &jobs {
+        let Some(found) = records.get(id) else {
+            problems.push(format!("job {id}: no record"));
+            continue;
+        };
+        if found.len() != 1 {
+            problems.push(format!("job {id}: {} records", found.len()));
+        }
+        let r = &found[0];
+        let (partition, node, gpus) = if *gpu {
+            ("gpu", "gpu01", 1)
+        } else {
+            ("cpu", "cpu01", 0)
+        };
+        let facts = [
+            ("user", r["user"] == TEST_USER),
+            ("uid", r["uid"] == uid),
+            ("job_name", r["job_name"] == name.as_str()),
+            ("partition", r["partition"] == partition),
+            ("node", r["node"] == node),
+            (
+                "gpus",
+                r["gpus"].as_array().is_some_and(|g| g.len() == gpus),
+            ),
+        ];
+        for (fact, ok) in facts {
+            if !ok {
+                problems.push(format!("job {id}: wrong or missing {fact}: {r}"));
+            }
+        }
+    }
+    // The notes of finished jobs do not stay behind.
+    let notes = c.dir().join("accounting/.step-notes");
+    let left: Vec<String> = fs::read_dir(&notes)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| ids.iter().any(|id| name.contains(&format!(".{id}."))))
+                .collect()
+        })
+        .unwrap_or_default();
+    let errors: Vec<String> = ["cpu01", "gpu01"]
+        .iter()
+        .flat_map(|node| {
+            c.slurmd_log(node)
+                .lines()
+                .filter(|l| l.contains("spank_rci: accounting") && l.contains("error"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        all_there && problems.is_empty() && left.is_empty(),
+        "{} of {n} jobs have a complete record (all there: {all_there}); problems:\n{}\nnotes \
+         left: {left:?}\naccounting errors in slurmd logs:\n{}",
+        n as usize - problems.len().min(n as usize),
+        problems.join("\n"),
+        errors.join("\n")
+    );
+}
