@@ -13,8 +13,8 @@ mod common;
 mod fake_nvml;
 
 use common::{
-    assert_success, fake_gpu_uuid, plugin_build_dir, shared_cluster, stderr_of, stdout_of,
-    test_lock, wait_until, Cluster, ClusterOptions, JOB_TIMEOUT, TEST_USER,
+    assert_success, fake_gpu_uuid, rci_cli, shared_cluster, stderr_of, stdout_of, test_lock,
+    wait_until, Cluster, ClusterOptions, JOB_TIMEOUT, TEST_USER,
 };
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -716,7 +716,7 @@ fn records_also_go_to_syslog() {
 
 /// `rci report ARGS` with the CLI built next to the plugins.
 fn rci_report(args: &[&str]) -> String {
-    let rci = plugin_build_dir().join("rci");
+    let rci = rci_cli();
     let out = Command::new(&rci)
         .arg("report")
         .args(args)

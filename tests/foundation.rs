@@ -4,7 +4,8 @@
 mod common;
 
 use common::{
-    assert_success, plugin_build_dir, shared_cluster, stderr_of, Cluster, ClusterOptions,
+    assert_success, cargo_profile_dir, plugin_path, shared_cluster, stderr_of, Cluster,
+    ClusterOptions,
 };
 use std::process::Command;
 
@@ -22,7 +23,7 @@ fn tool(program: &str, args: &[&str]) -> String {
 }
 
 fn defined_symbols(lib: &str) -> Vec<String> {
-    let path = plugin_build_dir().join(lib);
+    let path = plugin_path(lib);
     let text = tool("nm", &["-D", "--defined-only", path.to_str().unwrap()]);
     let mut names: Vec<String> = text
         .lines()
@@ -35,7 +36,7 @@ fn defined_symbols(lib: &str) -> Vec<String> {
 #[test]
 fn job_submit_plugin_exports_exactly_what_slurmctld_looks_up() {
     assert_eq!(
-        defined_symbols("libjob_submit_rci.so"),
+        defined_symbols("job_submit_rci"),
         [
             "init",
             "job_modify",
@@ -50,7 +51,7 @@ fn job_submit_plugin_exports_exactly_what_slurmctld_looks_up() {
 #[test]
 fn spank_plugin_exports_only_the_callbacks_it_implements() {
     assert_eq!(
-        defined_symbols("libspank_rci.so"),
+        defined_symbols("spank_rci"),
         [
             "plugin_name",
             "plugin_type",
@@ -65,8 +66,8 @@ fn spank_plugin_exports_only_the_callbacks_it_implements() {
 
 #[test]
 fn plugins_bind_lazily_and_do_not_link_libslurm() {
-    for lib in ["libjob_submit_rci.so", "libspank_rci.so"] {
-        let path = plugin_build_dir().join(lib);
+    for lib in ["job_submit_rci", "spank_rci"] {
+        let path = plugin_path(lib);
         let dynamic = tool("readelf", &["-d", path.to_str().unwrap()]);
         assert!(!dynamic.contains("BIND_NOW"), "{lib} binds now:\n{dynamic}");
         assert!(
@@ -85,8 +86,8 @@ fn plugins_load_in_a_process_without_slurm() {
     // Slurm's own functions are looked up at run time, so dlopen (as Slurm does it: RTLD_LAZY,
     // not global) succeeds even where libslurmfull is absent; an undefined spank_* or slurm_*
     // bound through the GOT would fail here.
-    for lib in ["libjob_submit_rci.so", "libspank_rci.so"] {
-        let path = std::ffi::CString::new(plugin_build_dir().join(lib).to_str().unwrap()).unwrap();
+    for lib in ["job_submit_rci", "spank_rci"] {
+        let path = std::ffi::CString::new(plugin_path(lib).to_str().unwrap()).unwrap();
         // SAFETY: dlopen of our own plugin; it has no constructors that depend on a host.
         let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_LAZY) };
         if handle.is_null() {
@@ -238,7 +239,7 @@ fn make_install_replaces_plugins_by_rename() {
             .args(["PLUGIN_DIR=/plugins", "BINDIR=/bin"])
             .arg(format!(
                 "CARGO_TARGET_DIR={}",
-                plugin_build_dir().parent().unwrap().display()
+                cargo_profile_dir().parent().unwrap().display()
             ))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
@@ -301,4 +302,36 @@ fn a_broken_rci_conf_on_a_node_never_fails_a_job() {
     );
     let (id, _, _) = c.sbatch(&["-p", "cpu"], "true").expect("sbatch accepted");
     assert_eq!(c.wait_job_done(id, common::JOB_TIMEOUT), "COMPLETED");
+}
+
+#[test]
+fn make_install_refuses_a_job_submit_plugin_of_another_release() {
+    // slurmctld would refuse to start with it: the install stops first and says why.
+    let root = tempfile::tempdir().unwrap();
+    let fake_ctld = root.path().join("slurmctld");
+    std::fs::write(&fake_ctld, "#!/bin/sh\necho 'slurm-wlm 99.01.0'\n").unwrap();
+    std::fs::set_permissions(
+        &fake_ctld,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = Command::new("make")
+        .args(["-s", "install"])
+        .arg(format!("DESTDIR={}", root.path().join("dest").display()))
+        .arg(format!("SLURMCTLD={}", fake_ctld.display()))
+        .arg(format!(
+            "CARGO_TARGET_DIR={}",
+            cargo_profile_dir().parent().unwrap().display()
+        ))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "installed anyway: {err}");
+    assert!(err.contains("is Slurm 99.01.0"), "{err}");
+    assert!(
+        err.contains("Rebuild against the running release's headers"),
+        "{err}"
+    );
+    assert!(!root.path().join("dest").exists(), "nothing was installed");
 }

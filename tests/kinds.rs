@@ -326,7 +326,7 @@ fn explain_shows_reroute_and_cap_of_a_cpu_only_vm_job_aimed_at_gpu() {
     let script = dir.path().join("vm.sh");
     std::fs::write(&conf, KINDS_CONF).unwrap();
     std::fs::write(&script, VM_SCRIPT).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rci"))
+    let out = Command::new(common::rci_cli())
         .arg("explain")
         .arg("--config")
         .arg(&conf)
@@ -348,7 +348,7 @@ fn explain_shows_reroute_and_cap_of_a_cpu_only_vm_job_aimed_at_gpu() {
     }
 
     // A rejection exits 1.
-    let out = Command::new(env!("CARGO_BIN_EXE_rci"))
+    let out = Command::new(common::rci_cli())
         .arg("explain")
         .arg("--config")
         .arg(&conf)

@@ -630,7 +630,7 @@ fn check_config_names_file_and_line_of_an_error() {
         "# comment\nGpuPartitions=gpu\nCpuPartition=cpu\nCpuJobsOnGpuPartitions=sometimes\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rci"))
+    let out = Command::new(common::rci_cli())
         .arg("check-config")
         .arg(&path)
         .output()
@@ -643,7 +643,7 @@ fn check_config_names_file_and_line_of_an_error() {
     );
 
     std::fs::write(&path, ROUTING_CONF).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rci"))
+    let out = Command::new(common::rci_cli())
         .arg("check-config")
         .arg(&path)
         .output()

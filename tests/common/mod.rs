@@ -102,17 +102,45 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The directory with the plugin build outputs: `$RCI_PLUGIN_DIR`, else the profile directory of
-/// this test binary (`<target>/<profile>/deps/<test>` → `<target>/<profile>`).
+/// The directory with the plugins under test: `$RCI_PLUGIN_DIR` (e.g. the installed
+/// `/usr/lib/x86_64-linux-gnu/slurm-wlm`), else [`cargo_profile_dir`].
 pub fn plugin_build_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("RCI_PLUGIN_DIR") {
-        return PathBuf::from(dir);
+    match std::env::var_os("RCI_PLUGIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => cargo_profile_dir(),
     }
+}
+
+/// The cargo profile directory of this test binary (`<target>/<profile>/deps/<test>` →
+/// `<target>/<profile>`), where `make build` puts the plugins and the CLI.
+pub fn cargo_profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe of the test binary");
     exe.parent()
         .and_then(Path::parent)
         .map(Path::to_path_buf)
         .unwrap_or_else(|| repo_root().join("target/release"))
+}
+
+/// Plugin `krate` (`job_submit_rci`, `spank_rci`) in [`plugin_build_dir`]: cargo's name
+/// (`libspank_rci.so`) or the installed one (`spank_rci.so`).
+pub fn plugin_path(krate: &str) -> PathBuf {
+    let dir = plugin_build_dir();
+    let cargo_name = dir.join(format!("lib{krate}.so"));
+    let installed = dir.join(format!("{krate}.so"));
+    if !cargo_name.exists() && installed.exists() {
+        installed
+    } else {
+        cargo_name
+    }
+}
+
+/// The `rci` CLI under test: `$RCI_CLI` (e.g. the installed `/usr/bin/rci`), else the one
+/// cargo built with this test binary.
+pub fn rci_cli() -> PathBuf {
+    match std::env::var_os("RCI_CLI") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_rci")),
+    }
 }
 
 /// The Slurm release the tests run against, as `(major, minor, micro)` from `slurmctld -V`
@@ -294,7 +322,10 @@ impl Cluster {
             (options.job_submit, "job_submit_rci"),
             (options.spank, "spank_rci"),
         ] {
-            let path = plugin_dir.join(format!("lib{krate}.so"));
+            let path = match &options.plugin_dir {
+                Some(dir) => dir.join(format!("lib{krate}.so")),
+                None => plugin_path(krate),
+            };
             if wanted && !path.exists() {
                 panic!(
                     "{} is missing: run `make build` first (cargo build --release -p \
