@@ -239,13 +239,8 @@ pub fn start(sp: Spank, cfg: &SpankConfig) {
     for m in job_info::remove_leftovers(&energy.spool_dir, &node, SystemTime::now()) {
         slurm::info(&format!("spank_rci: accounting: {m}"));
     }
-    let notes = match JobNotes::open(&energy.spool_dir, ROOT_UID, &node, job_id, uid) {
-        Ok(notes) => {
-            if let Err(e) = notes.hold() {
-                slurm::error(&format!("spank_rci: accounting: job {job_id}: {e}"));
-            }
-            Some(notes)
-        }
+    let notes = match JobNotes::open_held(&energy.spool_dir, ROOT_UID, &node, job_id, uid) {
+        Ok(notes) => Some(notes),
         Err(e) => {
             slurm::error(&format!(
                 "spank_rci: accounting: job {job_id}: step notes unavailable: {e}"

@@ -33,7 +33,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -271,11 +271,37 @@ impl JobNotes {
         Ok(JobNotes { file, path })
     }
 
-    /// Marks the file as belonging to a live job (the extern step holds this until it ends).
-    pub fn hold(&self) -> Result<(), String> {
-        self.file
-            .lock_shared()
-            .map_err(|e| format!("cannot lock {}: {e}", self.path.display()))
+    /// Opens the file like [`JobNotes::open`] and marks it as belonging to a live job: the
+    /// extern step holds this until the job ends. If another job's extern step removed the
+    /// file as empty between the open and the lock, the new file at the path is taken instead.
+    pub fn open_held(
+        spool: &Path,
+        owner: u32,
+        node: &str,
+        job_id: u32,
+        uid: u32,
+    ) -> Result<JobNotes, String> {
+        for _ in 0..3 {
+            let notes = JobNotes::open(spool, owner, node, job_id, uid)?;
+            notes
+                .file
+                .lock_shared()
+                .map_err(|e| format!("cannot lock {}: {e}", notes.path.display()))?;
+            if notes.still_at_path() {
+                return Ok(notes);
+            }
+        }
+        Err(format!(
+            "step notes of job {job_id}: the file keeps being replaced; not held"
+        ))
+    }
+
+    /// Whether the open file is still the one at its path (not removed or replaced).
+    fn still_at_path(&self) -> bool {
+        match (self.file.metadata(), fs::symlink_metadata(&self.path)) {
+            (Ok(open), Ok(at_path)) => open.ino() == at_path.ino() && open.dev() == at_path.dev(),
+            _ => false,
+        }
     }
 
     /// The notes of `job_id` in the file, and one message per line that is not one.
@@ -338,19 +364,20 @@ impl JobNotes {
     }
 
     /// Empties the file (through the open descriptor: works whatever the euid is now) and
-    /// removes it. A file that cannot be removed stays empty and is removed later by
-    /// [`remove_leftovers`]. Returns one message per failure.
+    /// removes it. A file that cannot be removed because the extern step's euid is the job
+    /// user's at this moment (Slurm 24.11–25.11) stays empty, and the next job on the node
+    /// removes it ([`remove_leftovers`]). Returns one message per other failure.
     pub fn consume(self) -> Vec<String> {
         let mut errors = Vec::new();
         if let Err(e) = self.file.set_len(0) {
             errors.push(format!("cannot empty {}: {e}", self.path.display()));
         }
         if let Err(e) = fs::remove_file(&self.path) {
-            if e.kind() != io::ErrorKind::NotFound {
-                errors.push(format!(
-                    "cannot remove {} (emptied; a later job removes it): {e}",
-                    self.path.display()
-                ));
+            if !matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+            ) {
+                errors.push(format!("cannot remove {}: {e}", self.path.display()));
             }
         }
         errors
@@ -367,13 +394,27 @@ pub fn write_note(
     note: &StepNote,
 ) -> Result<bool, String> {
     // Two steps starting at the same moment may both write: harmless, merge() takes the first.
-    JobNotes::open(spool, owner, node, note.job_id, uid)?.append(note)
+    // If the file was removed as an empty leftover between our open and our write (another
+    // job's extern step starting), the note went nowhere: write it again into the new file.
+    for _ in 0..3 {
+        let mut notes = JobNotes::open(spool, owner, node, note.job_id, uid)?;
+        let written = notes.append(note)?;
+        if notes.still_at_path() {
+            return Ok(written);
+        }
+    }
+    Err(format!(
+        "step notes of job {}: the file keeps being replaced; note not written",
+        note.job_id
+    ))
 }
 
-/// Removes this node's notes files that no live job holds ([`JobNotes::hold`]) and that were
-/// last written more than [`LEFTOVER_AFTER`] before `now` (a job's steps may write before its
-/// extern step has taken the file). Returns one message per file removed with notes in it (its
-/// job's extern step died without a record) and per failure.
+/// Removes this node's notes files that no live job holds ([`JobNotes::open_held`]) and that
+/// are empty (a finished job's, which its extern step could not remove; a writer that loses
+/// its file this way writes again) or were last written more than [`LEFTOVER_AFTER`] before
+/// `now` (a job's steps may write before its extern step has taken the file). Returns one
+/// message per file removed with notes in it (its job's extern step died without a record)
+/// and per failure.
 pub fn remove_leftovers(spool: &Path, node: &str, now: SystemTime) -> Vec<String> {
     let dir = spool.join(NOTES_DIR);
     let Ok(entries) = fs::read_dir(&dir) else {
@@ -394,7 +435,7 @@ pub fn remove_leftovers(spool: &Path, node: &str, now: SystemTime) -> Vec<String
             .ok()
             .and_then(|t| now.duration_since(t).ok())
             .is_some_and(|age| age > LEFTOVER_AFTER);
-        if !old || !meta.is_file() {
+        if !(old || meta.len() == 0) || !meta.is_file() {
             continue;
         }
         let path = entry.path();
@@ -556,8 +597,7 @@ mod tests {
         let spool = tmp.path().join("spool");
         let me = crate::spool::current_euid().unwrap();
         // The extern step opens and holds the file first (or after the steps: both work).
-        let mut held = JobNotes::open(&spool, me, "gpu01", 7, 1000).unwrap();
-        held.hold().unwrap();
+        let mut held = JobNotes::open_held(&spool, me, "gpu01", 7, 1000).unwrap();
         assert_eq!(held.read(7), (vec![], vec![]));
         assert!(write_note(&spool, me, "gpu01", 1000, &srun_note(0, Some("0"))).unwrap());
         // Covered by step 0: not written.
@@ -654,8 +694,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let spool = tmp.path().join("spool");
         let me = crate::spool::current_euid().unwrap();
-        let held = JobNotes::open(&spool, me, "n", 1, 1000).unwrap();
-        held.hold().unwrap();
+        let held = JobNotes::open_held(&spool, me, "n", 1, 1000).unwrap();
         assert!(write_note(
             &spool,
             me,
@@ -670,9 +709,11 @@ mod tests {
         drop(JobNotes::open(&spool, me, "n", 3, 1000).unwrap()); // empty, unheld
         assert!(write_note(&spool, me, "other", 1000, &batch_note()).unwrap());
         let dir = spool.join(NOTES_DIR);
-        // Just written: a job's steps may write before its extern step took the file.
+        // Just written: a job's steps may write before its extern step took the file. The
+        // empty unheld one goes at once.
         assert!(remove_leftovers(&spool, "n", SystemTime::now()).is_empty());
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 4);
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 3);
+        assert!(!dir.join("n.3.1000.notes").exists());
         let later = SystemTime::now() + LEFTOVER_AFTER + Duration::from_secs(60);
         let messages = remove_leftovers(&spool, "n", later);
         assert_eq!(messages.len(), 1, "{messages:?}");
