@@ -17,11 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use rci::cli::report::{render, summarize, Format, GroupBy};
 use rci::energy::gpu::GpuEnergy;
 use rci::energy::rapl::DomainEnergy;
+use rci::energy::record::GpuInfo;
 use rci::energy::{build_record, EnergyConfig, JobFacts};
-use rci::record::GpuInfo;
-use rci::report::{render, summarize, Format, GroupBy};
 
 /// A small deterministic generator (xorshift64*), so runs are comparable.
 struct Rng(u64);

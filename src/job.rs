@@ -113,6 +113,11 @@ impl Verdict {
     }
 }
 
+/// The entries of a `-p a,b` list, trimmed, empty ones dropped.
+pub fn partition_list(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|p| !p.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

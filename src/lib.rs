@@ -1,28 +1,34 @@
-//! rci: the shared core of the RCI Slurm plugins.
+//! rci: the shared core of the RCI Slurm plugins and the `rci` CLI.
 //!
-//! Everything here is plain Rust without `unsafe`, except the [`ffi`] module, which holds every
-//! line that touches C. The two plugin crates (`plugins/job_submit_rci`, `plugins/spank_rci`) are
-//! thin shells that expand the export macros defined in [`ffi`].
+//! # Layers
+//!
+//! Lowest first. A module may use the modules of its own layer (without cycles) and of the
+//! layers below it, never above; `tests/layers.rs` fails the build when an import breaks this.
+//!
+//! | layer | modules | what |
+//! |---|---|---|
+//! | 1. C boundary | [`ffi`] | every `unsafe`: bindings, Slurm's functions looked up in the host, job_desc ⇄ [`job::JobRequest`], the SPANK handle, NVML, the guard and the two export macros (given their handlers by path) |
+//! | 1. vocabulary | [`job`], [`tres`], [`slurm_time`] | what a request is, GPU requests in TRES strings, Slurm's time formats |
+//! | 2. job kinds | [`kinds`] | kinds, detection rules, script scanning |
+//! | 3. configuration | [`config`] | rci.conf: model, lexer, parser, slurm.conf beside it, paths, reload cache |
+//! | 4. domain | [`policy`], [`gpu`], [`energy`] | the submit/modify decision; GPU identity and the container environment; meters, cost, step notes, records, spool, syslog |
+//! | 5. shells | [`plugin`], [`cli`] | what each plugin callback does; the `rci` subcommands |
+//!
+//! [`ffi`] and the vocabulary are one layer: `ffi` knows [`job`] (it fills a `JobRequest`), and
+//! the vocabulary knows nothing of C. [`ffi`] never uses [`config`], [`policy`], [`plugin`] or
+//! anything else above it: what a callback does is passed in. Everything but [`ffi`] is plain
+//! Rust under `#![deny(unsafe_code)]`.
 #![deny(unsafe_code)]
 
+pub mod cli;
 pub mod config;
-pub mod container_env;
 pub mod energy;
-pub mod explain;
 pub mod gpu;
-pub mod guard;
 pub mod job;
-pub mod paths;
+pub mod kinds;
+pub mod plugin;
 pub mod policy;
-pub mod record;
-pub mod report;
 pub mod slurm_time;
-pub mod spank_accounting;
-pub mod spank_config;
-pub mod spank_plugin;
-pub mod spool;
-pub mod submit_plugin;
-pub mod syslog;
 pub mod tres;
 
 #[allow(unsafe_code)]

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rci::energy::gpu::{GpuMeter, RESET_NOTE};
+use rci::energy::record::{EnergySource, GpuInfo};
 use rci::energy::{build_record, EnergyConfig, EnergyMeter, JobFacts};
 use rci::ffi::nvml::Nvml;
-use rci::record::{EnergySource, GpuInfo};
 
 /// A private copy of the fake library with its own state file.
 struct FakeNvml {

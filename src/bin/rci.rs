@@ -1,13 +1,13 @@
 //! `rci`: the command-line companion of the RCI Slurm plugins. The logic lives in the library
-//! ([`rci::explain`]); this file only dispatches subcommands.
+//! ([`rci::cli::explain`]); this file only dispatches subcommands.
 
-use rci::explain::{self, CliEnv, EXIT_USAGE, USAGE};
+use rci::cli::explain::{self, CliEnv, EXIT_USAGE, USAGE};
 use std::os::unix::fs::MetadataExt;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let env = CliEnv {
-        default_config: rci::paths::rci_conf_path(None, rci::paths::process_env),
+        default_config: rci::config::paths::rci_conf_path(None, rci::config::paths::process_env),
         user: std::env::var("USER").ok(),
         // The owner of /proc/self is the process's uid: no libc call needed.
         uid: std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid()),
@@ -21,7 +21,7 @@ fn main() {
         Some((cmd, rest)) if cmd == "check-config" => {
             explain::run_check_config(rest, &env, &mut out, &mut err)
         }
-        Some((cmd, rest)) if cmd == "report" => rci::report::cli_main(rest),
+        Some((cmd, rest)) if cmd == "report" => rci::cli::report::cli_main(rest),
         Some((cmd, _)) if cmd == "-h" || cmd == "--help" || cmd == "help" => {
             println!("{USAGE}");
             0

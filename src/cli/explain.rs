@@ -13,8 +13,10 @@
 
 use crate::config::{Config, ConfigError, CpuJobAction, DefaultPartitionSource, DEFAULT_PATH};
 use crate::job::{JobRequest, Origin, TimeLimit, Verdict};
-use crate::policy::kinds::{self, Classification, DetectedBy, RuleOrigin, TimeOutcome};
+use crate::kinds::{self, RuleOrigin};
+use crate::policy::classify::{self, Classification, DetectedBy};
 use crate::policy::routing::{Exemption, RoutingOutcome};
+use crate::policy::time::TimeOutcome;
 use crate::policy::{evaluate, Evaluation};
 use crate::slurm_time::{format_limit, format_minutes, parse_time};
 use crate::tres::GpuRequest;
@@ -534,7 +536,7 @@ pub fn build_requests(
             spank_job_env: opts
                 .rci_kind
                 .as_ref()
-                .map(|k| vec![format!("{}={k}", kinds::DECLARED_KIND_VAR)])
+                .map(|k| vec![format!("{}={k}", classify::DECLARED_KIND_VAR)])
                 .unwrap_or_default(),
             het_job_offset: het.then(|| u32::try_from(index).unwrap_or(u32::MAX)),
             array_inx: opts.array.clone(),
@@ -683,7 +685,7 @@ fn describe_time(cfg: &Config, req: &JobRequest, ev: &Evaluation<'_>) -> String 
     let policy = cfg.kinds.policy(kind);
     match ev.time {
         None => format!("{requested} (not reached)"),
-        Some(TimeOutcome::Kept) => match kinds::effective_max(policy, req).minutes() {
+        Some(TimeOutcome::Kept) => match classify::effective_max(policy, req).minutes() {
             Some(cap) => format!(
                 "{requested} (within {} for {kind} jobs)",
                 format_minutes(cap)

@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::energy::record::{parse_utc, SCHEMA_NAME};
 use crate::energy::DEFAULT_SPOOL_DIR;
-use crate::record::{parse_utc, SCHEMA_NAME};
 
 /// What to group totals by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -809,7 +809,7 @@ pub fn cli_main(args: &[String]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{rfc3339_utc, tests::example, Record};
+    use crate::energy::record::{rfc3339_utc, tests::example, Record};
 
     fn rec(job: u32, user: &str, account: &str, node: &str, end: i64, kwh: f64) -> Record {
         let mut r = example();

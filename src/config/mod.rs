@@ -21,10 +21,10 @@
 //! Other modules add their own keys through the extension point in `Config::set_extension_key`
 //! (marked `EXTENSION POINT` in this file).
 
+pub mod paths;
+
 use crate::job::TimeLimit;
-use crate::policy::kinds::{
-    Glob, JobKind, KindRule, RuleOrigin, ScriptPattern, ScriptScan, BUILTIN_RULES,
-};
+use crate::kinds::{Glob, JobKind, KindRule, RuleOrigin, ScriptPattern, ScriptScan, BUILTIN_RULES};
 use crate::slurm_time::{format_minutes, parse_time};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::fmt;
@@ -302,7 +302,7 @@ pub struct Config {
     /// MaxTime of all kinds.
     pub update_max_time: Option<MaxTime>,
     /// Container GPU environment (spank_rci in slurmstepd).
-    pub container: crate::container_env::ContainerConfig,
+    pub container: crate::gpu::container_env::ContainerConfig,
     /// Energy and GPU accounting (spank_rci in the extern step).
     pub energy: crate::energy::EnergyConfig,
 }
@@ -1653,7 +1653,7 @@ UpdateMaxTime=2-00:00:00
 
     #[test]
     fn shipped_example_is_valid() {
-        let cfg = parse(include_str!("../slurm-conf/example/rci.conf"));
+        let cfg = parse(include_str!("../../slurm-conf/example/rci.conf"));
         assert_eq!(cfg.routing.gpu_partitions, ["gpu", "gpu-long"]);
         assert_eq!(
             cfg.kinds.policy(JobKind::Server).max_time,

@@ -12,8 +12,8 @@
 
 use std::time::Duration;
 
+use crate::energy::record::GpuInfo;
 use crate::ffi::nvml::{Nvml, NvmlError};
-use crate::record::GpuInfo;
 
 /// Energy of one allocated GPU over the job.
 #[derive(Debug, Clone, PartialEq, Eq)]

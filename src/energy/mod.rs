@@ -16,21 +16,24 @@
 //! allocation, not by activity, for nodes shared between jobs. GPU energy is always per
 //! allocated GPU and never scaled.
 
-pub mod accounting;
+pub mod cost;
 pub mod gpu;
-pub mod job_info;
 pub mod rapl;
+pub mod record;
 pub(crate) mod sampler;
+pub mod spool;
+pub mod step_notes;
+pub mod syslog;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::record::{
+use crate::energy::record::{
     rfc3339_utc, Attribution, AttributionMethod, Cost, EnergyDomain, EnergyFlags, EnergySource,
     GpuInfo, Record, SCHEMA_NAME, SCHEMA_VERSION,
 };
-use crate::syslog::Facility;
+use crate::energy::syslog::Facility;
 use gpu::{GpuEnergy, GpuMeter, NodeGpuEnergy};
 use rapl::{DomainEnergy, RaplMeter};
 use sampler::{Background, Sampling};
@@ -90,7 +93,7 @@ impl Default for EnergyConfig {
             spool_dir_set: false,
             syslog: true,
             syslog_facility: Facility::Local0,
-            syslog_socket: PathBuf::from(crate::syslog::DEFAULT_SOCKET),
+            syslog_socket: PathBuf::from(crate::energy::syslog::DEFAULT_SOCKET),
             cluster: None,
             pue: 1.67,
             carbon_intensity_g_per_kwh: 467.0,
@@ -400,7 +403,7 @@ impl EnergyMeter {
     }
 }
 
-/// Builds the job's record from its facts and measurements (see [`crate::record`] for units).
+/// Builds the job's record from its facts and measurements (see [`crate::energy::record`] for units).
 pub fn build_record(
     job: JobFacts,
     cpu: Vec<DomainEnergy>,
@@ -474,7 +477,7 @@ pub fn build_record(
 
     let elapsed_s = u64::try_from(job.end_unix.saturating_sub(job.start_unix)).unwrap_or(0);
     let n_gpus = u32::try_from(gpu_infos.len()).unwrap_or(u32::MAX);
-    let acc = accounting::account(
+    let acc = cost::account(
         cpu_joules * share + gpu_joules,
         job.alloc_cpus,
         n_gpus,
@@ -540,9 +543,9 @@ pub fn emit(record: &Record, cfg: &EnergyConfig) -> Vec<String> {
 #[derive(Debug, Default)]
 pub struct HeldOutputs {
     /// The spool file of the month the job started in.
-    pub spool: Option<crate::spool::SpoolFile>,
+    pub spool: Option<crate::energy::spool::SpoolFile>,
     /// A socket connected to the syslog daemon.
-    pub syslog: Option<crate::syslog::SyslogConnection>,
+    pub syslog: Option<crate::energy::syslog::SyslogConnection>,
 }
 
 impl HeldOutputs {
@@ -550,12 +553,16 @@ impl HeldOutputs {
     /// syslog, as `cfg` asks. What cannot be opened now is tried by path at the end.
     pub fn open(cfg: &EnergyConfig, node: &str, start_unix: i64) -> (HeldOutputs, Vec<String>) {
         let mut problems = Vec::new();
-        let name = crate::spool::file_name(node, &rfc3339_utc(start_unix));
-        let spool = crate::spool::SpoolFile::open(&cfg.spool_dir, crate::spool::ROOT_UID, &name)
-            .map_err(|e| problems.push(e))
-            .ok();
+        let name = crate::energy::spool::file_name(node, &rfc3339_utc(start_unix));
+        let spool = crate::energy::spool::SpoolFile::open(
+            &cfg.spool_dir,
+            crate::energy::spool::ROOT_UID,
+            &name,
+        )
+        .map_err(|e| problems.push(e))
+        .ok();
         let syslog = if cfg.syslog {
-            crate::syslog::SyslogConnection::connect(&cfg.syslog_socket)
+            crate::energy::syslog::SyslogConnection::connect(&cfg.syslog_socket)
                 .map_err(|e| problems.push(e))
                 .ok()
         } else {
@@ -574,10 +581,10 @@ pub fn emit_with(record: &Record, cfg: &EnergyConfig, held: &mut HeldOutputs) ->
         Ok(line) => line,
         Err(e) => return vec![e],
     };
-    if let Err(by_path) = crate::spool::append_line(
+    if let Err(by_path) = crate::energy::spool::append_line(
         &cfg.spool_dir,
-        crate::spool::ROOT_UID,
-        &crate::spool::file_name(&record.node, &record.end),
+        crate::energy::spool::ROOT_UID,
+        &crate::energy::spool::file_name(&record.node, &record.end),
         &line,
     ) {
         match held.spool.as_mut() {
@@ -597,7 +604,9 @@ pub fn emit_with(record: &Record, cfg: &EnergyConfig, held: &mut HeldOutputs) ->
             .as_ref()
             .map(|conn| conn.send(cfg.syslog_facility, &line));
         if !matches!(through_held, Some(Ok(()))) {
-            if let Err(e) = crate::syslog::send(&cfg.syslog_socket, cfg.syslog_facility, &line) {
+            if let Err(e) =
+                crate::energy::syslog::send(&cfg.syslog_socket, cfg.syslog_facility, &line)
+            {
                 errors.push(e);
             }
         }
@@ -623,10 +632,10 @@ mod tests {
         };
         let mut record = build_record(facts(), Vec::new(), Vec::new(), &cfg);
         record.end = record.start.clone();
-        let me = crate::spool::current_euid().unwrap();
-        let name = crate::spool::file_name(&record.node, &record.start);
+        let me = crate::energy::spool::current_euid().unwrap();
+        let name = crate::energy::spool::file_name(&record.node, &record.start);
         let mut held = HeldOutputs {
-            spool: Some(crate::spool::SpoolFile::open(&spool, me, &name).unwrap()),
+            spool: Some(crate::energy::spool::SpoolFile::open(&spool, me, &name).unwrap()),
             syslog: None,
         };
         let moved = tmp.path().join("moved");
@@ -900,7 +909,7 @@ mod tests {
         let errors = emit(&record, &cfg);
         // The tests run as root (the spool's expected owner); as another user, the ownership
         // check fails and says so.
-        if crate::spool::current_euid() == Some(0) {
+        if crate::energy::spool::current_euid() == Some(0) {
             assert!(errors.is_empty(), "{errors:?}");
             let text = fs::read_to_string(spool.join("rci-energy-node01-2023-11.jsonl")).unwrap();
             let back: Record = serde_json::from_str(text.trim_end()).unwrap();

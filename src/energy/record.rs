@@ -15,7 +15,7 @@
 //!   `facility_kwh` = `kwh` × `pue`; CO2 and the energy part of the cost use `facility_kwh`.
 //! - One record per job per node: a multi-node job writes one line from each node.
 //! - What the writer (the job's extern step) cannot know is left empty, never guessed
-//!   (see [`crate::spank_accounting`]): `job_name`, `account`, `partition`, `qos` and the GPUs
+//!   (see [`crate::plugin::spank::accounting`]): `job_name`, `account`, `partition`, `qos` and the GPUs
 //!   come from the job's batch (or interactive, or srun) steps on that node, so they are empty
 //!   when no step ran there; `alloc_cpus` is the batch step's `SLURM_CPUS_ON_NODE`, else the
 //!   cores allocated on the node; `alloc_mem_mb` is 0 unless memory is a consumable resource
@@ -380,7 +380,7 @@ pub(crate) mod tests {
         }
     }
 
-    const SCHEMA: &str = include_str!("../schema/job-energy-record.schema.json");
+    const SCHEMA: &str = include_str!("../../schema/job-energy-record.schema.json");
 
     /// Resolves a local `$ref` (`#/$defs/name`) against the schema root.
     fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {

@@ -213,7 +213,7 @@ pub fn merge(notes: &[StepNote]) -> JobInfo {
     }
 }
 
-/// Node names as they appear in note file names (as in [`crate::spool::file_name`]).
+/// Node names as they appear in note file names (as in [`crate::energy::spool::file_name`]).
 fn safe_node(node: &str) -> String {
     let s: String = node
         .chars()
@@ -239,9 +239,9 @@ fn notes_file_name(node: &str, job_id: u32, uid: u32) -> String {
 
 /// `<spool>/.step-notes`, created and checked like the spool itself.
 fn notes_dir(spool: &Path, owner: u32) -> Result<PathBuf, String> {
-    crate::spool::ensure_dir(spool, owner)?;
+    crate::energy::spool::ensure_dir(spool, owner)?;
     let dir = spool.join(NOTES_DIR);
-    crate::spool::ensure_dir(&dir, owner)?;
+    crate::energy::spool::ensure_dir(&dir, owner)?;
     Ok(dir)
 }
 
@@ -267,7 +267,7 @@ impl JobNotes {
     ) -> Result<JobNotes, String> {
         let dir = notes_dir(spool, owner)?;
         let path = dir.join(notes_file_name(node, job_id, uid));
-        let file = crate::spool::open_checked(&path, owner, "step notes file")?;
+        let file = crate::energy::spool::open_checked(&path, owner, "step notes file")?;
         Ok(JobNotes { file, path })
     }
 
@@ -595,7 +595,7 @@ mod tests {
     fn notes_round_trip_through_the_spool_and_are_removed() {
         let tmp = tempfile::tempdir().unwrap();
         let spool = tmp.path().join("spool");
-        let me = crate::spool::current_euid().unwrap();
+        let me = crate::energy::spool::current_euid().unwrap();
         // The extern step opens and holds the file first (or after the steps: both work).
         let mut held = JobNotes::open_held(&spool, me, "gpu01", 7, 1000).unwrap();
         assert_eq!(held.read(7), (vec![], vec![]));
@@ -650,7 +650,7 @@ mod tests {
         // descriptor although the path has become unreachable in between.
         let tmp = tempfile::tempdir().unwrap();
         let spool = tmp.path().join("spool");
-        let me = crate::spool::current_euid().unwrap();
+        let me = crate::energy::spool::current_euid().unwrap();
         let mut held = JobNotes::open(&spool, me, "n1", 5, 1000).unwrap();
         assert!(write_note(
             &spool,
@@ -675,7 +675,7 @@ mod tests {
     fn a_notes_file_is_bounded() {
         let tmp = tempfile::tempdir().unwrap();
         let spool = tmp.path().join("spool");
-        let me = crate::spool::current_euid().unwrap();
+        let me = crate::energy::spool::current_euid().unwrap();
         let big = StepNote {
             job_name: Some("x".repeat(40 * 1024)),
             ..batch_note()
@@ -693,7 +693,7 @@ mod tests {
     fn leftovers_are_removed_unless_a_live_job_holds_them() {
         let tmp = tempfile::tempdir().unwrap();
         let spool = tmp.path().join("spool");
-        let me = crate::spool::current_euid().unwrap();
+        let me = crate::energy::spool::current_euid().unwrap();
         let held = JobNotes::open_held(&spool, me, "n", 1, 1000).unwrap();
         assert!(write_note(
             &spool,
@@ -731,7 +731,7 @@ mod tests {
     #[test]
     fn notes_refuse_an_unsafe_spool() {
         let tmp = tempfile::tempdir().unwrap();
-        let me = crate::spool::current_euid().unwrap();
+        let me = crate::energy::spool::current_euid().unwrap();
         let file = tmp.path().join("file");
         fs::write(&file, "").unwrap();
         assert!(write_note(&file, me, "n", 1000, &batch_note()).is_err());

@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 
 use super::slurm::{self, append_string, replace_string, string_from};
 use super::sys::{self, job_desc_msg_t};
-use crate::guard::guard;
+use crate::ffi::guard::guard;
 use crate::job::{JobChanges, JobRequest, Origin, TimeLimit, Verdict};
 
 /// The policy function a job_submit plugin crate supplies.

@@ -49,7 +49,7 @@ fn api() -> &'static SpankApi {
 fn missing(name: &str) -> String {
     format!("{name} is not available in this process")
 }
-use crate::guard::guard;
+use crate::ffi::guard::guard;
 
 /// Where this process is, as SPANK reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,19 +322,19 @@ macro_rules! spank_plugin {
         $crate::__rci_plugin_identity!($name, "spank");
         $crate::__rci_spank_hook!(
             /// Every context: log where we are, register `--rci-kind`.
-            slurm_spank_init => $crate::spank_plugin::init
+            slurm_spank_init => $crate::plugin::spank::init
         );
         $crate::__rci_spank_hook!(
             /// Options parsed: forward `--rci-kind` to job_submit; start measuring (extern step).
-            slurm_spank_init_post_opt => $crate::spank_plugin::init_post_opt
+            slurm_spank_init_post_opt => $crate::plugin::spank::init_post_opt
         );
         $crate::__rci_spank_hook!(
             /// Each task, before exec: container GPU environment.
-            slurm_spank_task_init => $crate::spank_plugin::task_init
+            slurm_spank_task_init => $crate::plugin::spank::task_init
         );
         $crate::__rci_spank_hook!(
             /// Step end: the extern step writes the job's energy record.
-            slurm_spank_exit => $crate::spank_plugin::exit
+            slurm_spank_exit => $crate::plugin::spank::exit
         );
     };
 }

@@ -8,6 +8,7 @@
 //! Everything here reads files only when asked and keeps no state between calls: each
 //! slurmstepd is a fresh process and gres.conf or the driver may change between steps.
 
+pub mod container_env;
 pub mod gres_conf;
 pub mod hostlist;
 pub mod proc_nvidia;

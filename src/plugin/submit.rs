@@ -7,10 +7,10 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::config::paths::rci_conf_path;
 use crate::config::ConfigCache;
 use crate::ffi::slurm;
 use crate::job::{JobRequest, Origin, Verdict};
-use crate::paths::rci_conf_path;
 use crate::policy::decide;
 
 /// How often the submit path may stat rci.conf for changes (one stat per second at most).

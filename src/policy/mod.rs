@@ -1,7 +1,7 @@
 //! The decision for one job_submit / job_modify call: routing composed with the job-kind policy.
 //!
 //! Submit, in this order (each step sees the result of the previous one):
-//! 1. classify the job's kind ([`kinds::classify`]); an unknown declared kind rejects;
+//! 1. classify the job's kind ([`classify::classify`]); an unknown declared kind rejects;
 //! 2. the kind's `Partition=` (when configured) replaces the job's partition list;
 //! 3. routing ([`routing::route`]) judges the partition list now in effect, so a kind that sends
 //!    jobs to a GPU partition still cannot bring CPU-only jobs there;
@@ -18,16 +18,18 @@
 //! state is not known: lowering a limit that is still above `UpdateMaxTime`, for example, needs
 //! an operator too. This is a documented limitation.
 
-pub mod kinds;
+pub mod classify;
 pub mod routing;
+pub mod time;
 
 use crate::config::Config;
 use crate::job::{JobChanges, JobRequest, Origin, Verdict};
 use crate::slurm_time::format_limit;
 use crate::tres::{request_gpus, GpuRequest};
-use kinds::{Classification, TimeOutcome, DECLARED_KIND_VAR};
+use classify::{Classification, DECLARED_KIND_VAR};
 use routing::RoutingOutcome;
 use std::borrow::Cow;
+use time::TimeOutcome;
 
 /// Decides one request.
 pub fn decide(cfg: &Config, req: &JobRequest) -> Verdict {
@@ -81,7 +83,7 @@ pub fn evaluate<'a>(cfg: &'a Config, req: &JobRequest) -> Evaluation<'a> {
     };
 
     if cfg.kinds.any_effect() || req.spank_env(DECLARED_KIND_VAR).is_some() {
-        match kinds::classify(cfg, req) {
+        match classify::classify(cfg, req) {
             Ok(c) => ev.classification = Some(c),
             Err(message) => return reject(ev, message),
         }
@@ -127,9 +129,9 @@ pub fn evaluate<'a>(cfg: &'a Config, req: &JobRequest) -> Evaluation<'a> {
 
     if let (Some(kind), Some(policy)) = (kind, policy) {
         // 4. Time.
-        let time = kinds::apply_time(policy, req);
+        let time = time::apply_time(policy, req);
         ev.time = Some(time);
-        let line = kinds::time_message(kind, policy, &time, &prefix);
+        let line = time::time_message(kind, policy, &time, &prefix);
         match time {
             TimeOutcome::Rejected { .. } => {
                 return reject(ev, line.unwrap_or_default());
@@ -520,9 +522,9 @@ KindRule=server Comment=*rci:server*
         assert_eq!(
             (class.kind, class.detected, class.declared),
             (
-                kinds::JobKind::Vm,
-                kinds::JobKind::Vm,
-                Some(kinds::JobKind::Batch)
+                crate::kinds::JobKind::Vm,
+                crate::kinds::JobKind::Vm,
+                Some(crate::kinds::JobKind::Batch)
             )
         );
         assert_eq!(accepted(ev.verdict).0.time_limit, Some(3 * 1440));
@@ -551,7 +553,10 @@ KindRule=server Comment=*rci:server*
         );
         spawner.name = Some("spawner-jupyterhub".into());
         let ev = evaluate(&c, &spawner);
-        assert_eq!(ev.classification.unwrap().kind, kinds::JobKind::Jupyter);
+        assert_eq!(
+            ev.classification.unwrap().kind,
+            crate::kinds::JobKind::Jupyter
+        );
     }
 
     #[test]
@@ -859,7 +864,7 @@ KindRule=server Comment=*rci:server*
             let c = cfg();
             if req.origin == Origin::Submit {
                 if let (Verdict::Accept { changes, .. }, Some(class)) = (decide(&c, &req), evaluate(&c, &req).classification) {
-                    let cap = kinds::effective_max(c.kinds.policy(class.kind), &req);
+                    let cap = classify::effective_max(c.kinds.policy(class.kind), &req);
                     let effective = changes.time_limit.map(TimeLimit::Minutes).unwrap_or(req.time_limit);
                     prop_assert!(!cap.is_exceeded_by(effective), "{:?} above {:?}", effective, cap);
                 }

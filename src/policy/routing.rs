@@ -18,8 +18,8 @@
 //! the checks are about the update itself; see [`check_modify`].
 
 use crate::config::{Config, CpuJobAction};
+use crate::job::partition_list;
 use crate::job::JobRequest;
-use crate::policy::kinds::partition_list;
 use crate::tres::{gpu_request, GpuRequest};
 
 /// Why GPU nodes are kept (ends every routing message).

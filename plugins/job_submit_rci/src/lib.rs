@@ -5,7 +5,7 @@
 rci::job_submit_plugin!(
     name: "RCI job submit policy (GPU routing, job kind time caps)",
     type: "job_submit/rci",
-    init: rci::submit_plugin::init,
-    submit: rci::submit_plugin::on_submit,
-    modify: rci::submit_plugin::on_modify,
+    init: rci::plugin::submit::init,
+    submit: rci::plugin::submit::on_submit,
+    modify: rci::plugin::submit::on_modify,
 );

@@ -12,7 +12,7 @@
 //! `S_JOB_ALLOC_CORES` and the array ids are right; the node name is in slurmstepd's own
 //! environment (`SLURMD_NODENAME`, exported by slurmd). So:
 //! - the job's other steps leave **step notes** (name, account, partition, QOS, GPUs; see
-//!   [`crate::energy::job_info`]) through [`note_step`], read at exit;
+//!   [`crate::energy::step_notes`]) through [`note_step`], read at exit;
 //! - since the job's GPUs are not known when measuring starts, the extern step reads the start
 //!   energy of **every** GPU of the node (when gres.conf gives the node GPUs) and keeps the
 //!   job's ones, matched by UUID, at the end. Were `SLURM_JOB_GPUS` in the extern environment
@@ -26,7 +26,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 
-use crate::energy::job_info::{self, JobNotes, StepNote};
+use crate::energy::record::GpuInfo;
+use crate::energy::spool::ROOT_UID;
+use crate::energy::step_notes::{self, JobNotes, StepNote};
 use crate::energy::{
     build_record, count_cpu_list, emit_with, EnergyMeter, GpuScope, HeldOutputs, JobFacts,
 };
@@ -35,9 +37,7 @@ use crate::ffi::spank::Spank;
 use crate::ffi::sys;
 use crate::gpu::gres_conf::{self, AutoDetect};
 use crate::gpu::resolve::{self, NodeGpus, Resolution, StepGpuEnv, StepKind};
-use crate::record::GpuInfo;
-use crate::spank_config::{short_hostname, uuid_fallback, SpankConfig};
-use crate::spool::ROOT_UID;
+use crate::plugin::spank::config::{short_hostname, uuid_fallback, SpankConfig};
 
 /// The job being measured by this slurmstepd. Taken (swapped out) exactly once at exit; an
 /// ArcSwap cannot be poisoned by a panic.
@@ -66,9 +66,9 @@ pub fn is_extern_step(sp: Spank) -> bool {
     sp.item_u32(sys::S_JOB_STEPID) == Some(sys::SLURM_EXTERN_CONT)
 }
 
-/// This node's name as Slurm knows it (see [`job_info::node_name`] for the sources).
+/// This node's name as Slurm knows it (see [`step_notes::node_name`] for the sources).
 pub fn node_name(sp: Spank) -> String {
-    job_info::node_name(
+    step_notes::node_name(
         sp.getenv("SLURMD_NODENAME"),
         std::env::var("SLURMD_NODENAME").ok(),
         sp.getenv("SLURM_TOPOLOGY_ADDR"),
@@ -169,7 +169,7 @@ pub fn start(sp: Spank, cfg: &SpankConfig) {
     let node = node_name(sp);
     let uid = sp.item_u32(sys::S_JOB_UID).unwrap_or(u32::MAX);
     let job_id = sp.item_u32(sys::S_JOB_ID).unwrap_or(0);
-    let (array_job_id, array_task_id) = job_info::array_ids(
+    let (array_job_id, array_task_id) = step_notes::array_ids(
         sp.item_u32(sys::S_JOB_ARRAY_ID),
         sp.item_u32(sys::S_JOB_ARRAY_TASK_ID),
     );
@@ -236,7 +236,7 @@ pub fn start(sp: Spank, cfg: &SpankConfig) {
             "spank_rci: accounting: job {job_id}: at start: {p} (tried again at the end)"
         ));
     }
-    for m in job_info::remove_leftovers(&energy.spool_dir, &node, SystemTime::now()) {
+    for m in step_notes::remove_leftovers(&energy.spool_dir, &node, SystemTime::now()) {
         slurm::info(&format!("spank_rci: accounting: {m}"));
     }
     let notes = match JobNotes::open_held(&energy.spool_dir, ROOT_UID, &node, job_id, uid) {
@@ -264,7 +264,7 @@ pub fn start(sp: Spank, cfg: &SpankConfig) {
 }
 
 /// In every step but the extern one (init_post_opt, root): leaves a note of what this step
-/// knows about its job for the extern step's record (see [`crate::energy::job_info`]).
+/// knows about its job for the extern step's record (see [`crate::energy::step_notes`]).
 pub fn note_step(sp: Spank, cfg: &SpankConfig) {
     if !cfg.energy.accounting || is_extern_step(sp) {
         return;
@@ -277,7 +277,7 @@ pub fn note_step(sp: Spank, cfg: &SpankConfig) {
     let uid = sp.item_u32(sys::S_JOB_UID).unwrap_or(u32::MAX);
     let note = StepNote::from_env(job_id, step_id, |name| sp.getenv(name));
     let node = node_name(sp);
-    if let Err(e) = job_info::write_note(&cfg.energy.spool_dir, ROOT_UID, &node, uid, &note) {
+    if let Err(e) = step_notes::write_note(&cfg.energy.spool_dir, ROOT_UID, &node, uid, &note) {
         slurm::error(&format!(
             "spank_rci: accounting: job {job_id}: step note not written: {e}"
         ));
@@ -318,7 +318,7 @@ pub fn finish(cfg: &SpankConfig) {
     for p in problems {
         slurm::error(&format!("spank_rci: accounting: job {job_id}: {p}"));
     }
-    let info = job_info::merge(&notes);
+    let info = step_notes::merge(&notes);
     let fill = |field: &mut String, value: String| {
         if field.is_empty() {
             *field = value;

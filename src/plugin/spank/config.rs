@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use crate::config::paths::{conf_arg, expand_node_path, rci_conf_path};
 use crate::config::Config;
 use crate::ffi::nvml::Nvml;
 use crate::ffi::slurm;
 use crate::gpu::resolve::{NoUuidFallback, UuidByMinor};
 use crate::gpu::{gres_conf, proc_nvidia};
-use crate::paths::{conf_arg, expand_node_path, rci_conf_path};
 
 /// rci.conf as the SPANK plugin uses it (the container and energy sections).
 pub type SpankConfig = Config;

@@ -4,16 +4,19 @@
 //!   users only see it with `-v`), and the `--rci-kind` option;
 //! - allocator/local (sbatch, salloc, srun): forward `--rci-kind` to slurmctld's job_submit through
 //!   `spank_job_control_setenv("RCI_KIND")`;
-//! - remote, per task: the container GPU environment ([`crate::container_env`]).
+//! - remote, per task: the container GPU environment ([`crate::gpu::container_env`]).
+
+pub mod accounting;
+pub mod config;
 
 use std::ffi::c_int;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
-use crate::container_env::plan_for_step;
 use crate::ffi::slurm;
 use crate::ffi::spank::{self, Context, OptionSpec, Spank};
+use crate::gpu::container_env::plan_for_step;
 use crate::gpu::resolve::StepKind;
 
 /// The value of `--rci-kind` given on this client's command line. Set by the option callback,
@@ -74,20 +77,20 @@ pub fn init(sp: Spank, _args: &[String]) -> c_int {
 /// cannot see (job name, account, partition, GPUs) for the energy record.
 pub fn init_post_opt(sp: Spank, args: &[String]) -> c_int {
     let ctx = spank::context();
-    if ctx == Context::Remote && crate::spank_accounting::is_extern_step(sp) {
-        let cfg = crate::spank_config::load(args);
+    if ctx == Context::Remote && crate::plugin::spank::accounting::is_extern_step(sp) {
+        let cfg = crate::plugin::spank::config::load(args);
         if cfg.energy.accounting {
-            crate::spank_accounting::start(sp, cfg);
+            crate::plugin::spank::accounting::start(sp, cfg);
         }
         return 0;
     }
     if ctx == Context::Remote {
-        let cfg = crate::spank_config::load(args);
-        crate::spank_accounting::note_step(sp, cfg);
+        let cfg = crate::plugin::spank::config::load(args);
+        crate::plugin::spank::accounting::note_step(sp, cfg);
         if cfg.container.enabled {
             // Tasks fork from here: anything NVML has to say is asked now, in slurmstepd.
-            if let Some(uuids) = crate::spank_config::nvml_uuids(cfg) {
-                uuids.warm_up_if_needed(cfg, &crate::spank_accounting::node_name(sp));
+            if let Some(uuids) = crate::plugin::spank::config::nvml_uuids(cfg) {
+                uuids.warm_up_if_needed(cfg, &crate::plugin::spank::accounting::node_name(sp));
             }
         }
     }
@@ -111,15 +114,15 @@ pub fn task_init(sp: Spank, args: &[String]) -> c_int {
     if spank::context() != Context::Remote {
         return 0;
     }
-    let cfg = crate::spank_config::load(args);
+    let cfg = crate::plugin::spank::config::load(args);
     let container = &cfg.container;
     if !container.enabled {
         return 0;
     }
     let step_id = sp.item_u32(crate::ffi::sys::S_JOB_STEPID).unwrap_or(0);
     let step = StepKind::from_step_id(step_id);
-    let node = crate::spank_accounting::node_name(sp);
-    let fallback = crate::spank_config::forked_child_uuid_fallback(cfg);
+    let node = crate::plugin::spank::accounting::node_name(sp);
+    let fallback = crate::plugin::spank::config::forked_child_uuid_fallback(cfg);
     let plan = plan_for_step(
         container,
         step,
@@ -145,8 +148,8 @@ pub fn task_init(sp: Spank, args: &[String]) -> c_int {
 
 /// `slurm_spank_exit`: in the extern step, finish measuring and write the job's record.
 pub fn exit(sp: Spank, args: &[String]) -> c_int {
-    if spank::context() == Context::Remote && crate::spank_accounting::is_extern_step(sp) {
-        crate::spank_accounting::finish(crate::spank_config::load(args));
+    if spank::context() == Context::Remote && crate::plugin::spank::accounting::is_extern_step(sp) {
+        crate::plugin::spank::accounting::finish(crate::plugin::spank::config::load(args));
     }
     0
 }
