@@ -1,8 +1,10 @@
 //! The `rci` command line: what admins, users and accountants run (src/bin/rci.rs dispatches).
 //!
-//! - [`explain`]: `rci explain` (sbatch-style arguments → the plugin's decision) and
-//!   `rci check-config`;
+//! - [`explain`]: `rci explain` (sbatch-style arguments, parsed in `sbatch_args`, → the plugin's
+//!   decision) and `rci check-config` (in `check_config`);
 //! - [`report`]: `rci report` over energy records.
 
+mod check_config;
 pub mod explain;
 pub mod report;
+mod sbatch_args;

@@ -5,8 +5,8 @@
 //! only, under the same `intel-rapl` name. Each zone has a µJ counter `energy_uj` that wraps to 0
 //! after `max_energy_range_uj` (≈ 262 kJ on Intel, ≈ 65 kJ on AMD EPYC: minutes at full power),
 //! so a start/end difference is wrong for long jobs. [`RaplMeter`] samples often enough to see
-//! every wrap and accumulates the deltas in a `u64`; [`RaplSampler`] runs it in a background
-//! thread.
+//! every wrap and accumulates the deltas in a `u64`; the energy meter (`super::EnergyMeter`)
+//! samples it in its background thread together with the GPUs.
 //!
 //! `energy_uj` is readable by root only since Linux 5.10 (CVE-2020-8694). A zone that cannot be
 //! read becomes a domain with an `unavailable` reason: accounting never fails a job.
@@ -16,7 +16,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::sampler::{Background, Sampling};
+use super::sampler::Sampling;
 
 /// Energy of one RAPL domain over the measured interval.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -342,35 +342,9 @@ impl Sampling for RaplMeter {
     }
 }
 
-/// A [`RaplMeter`] sampling in a background thread (`rci-rapl`).
-///
-/// The thread wakes every interval (capped by [`RaplMeter::max_safe_interval`]) and immediately
-/// on [`stop`](Self::stop), which takes the final sample and joins the thread: slurmstepd
-/// dlcloses the plugin after `slurm_spank_exit`, so no thread of ours may outlive it. Dropping a
-/// sampler without `stop` joins it too.
-#[derive(Debug)]
-pub struct RaplSampler {
-    background: Background<RaplMeter>,
-}
-
-impl RaplSampler {
-    /// Discovers the zones and takes the first reading (a few small sysfs reads, done before
-    /// returning so the measurement starts now), then samples every `interval` in the thread.
-    pub fn start(sysfs_root: &Path, interval: Duration) -> RaplSampler {
-        let meter = RaplMeter::open(sysfs_root);
-        RaplSampler {
-            background: Background::start("rci-rapl", interval, move || meter),
-        }
-    }
-
-    /// Stops sampling and returns the energy of every domain since [`start`](Self::start).
-    pub fn stop(self) -> Vec<DomainEnergy> {
-        self.background.stop()
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
+    use super::super::sampler::Background;
     use super::*;
     use std::fs;
 
@@ -607,18 +581,5 @@ pub(crate) mod tests {
         let d = bg.stop().remove(0);
         assert_eq!(d.microjoules, Some(total));
         assert_eq!(u64::from(d.wraps), total / (max + 1));
-    }
-
-    #[test]
-    fn rapl_sampler_measures_from_start_and_joins_on_stop() {
-        let fs_ = FakeSysfs::new();
-        fs_.add_zone("intel-rapl:0", "package-0", 1_000_000, 10);
-        fs_.add_zone("intel-rapl:0:0", "dram", 1_000_000, 20);
-        let sampler = RaplSampler::start(fs_.root(), Duration::from_secs(3600));
-        fs_.set("intel-rapl:0", 510);
-        fs_.set("intel-rapl:0:0", 27);
-        let result = sampler.stop();
-        assert_eq!(by_domain(&result, "cpu-package-0").microjoules, Some(500));
-        assert_eq!(by_domain(&result, "dram-0").microjoules, Some(7));
     }
 }

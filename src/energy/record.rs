@@ -145,15 +145,7 @@ pub struct EnergyDomain {
     pub unavailable: Option<String>,
 }
 
-/// How CPU-side energy (packages and DRAM, which are node-wide) is attributed to the job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttributionMethod {
-    /// The job had the node to itself: all of it is the job's.
-    Exclusive,
-    /// The node was shared: the job gets `alloc_cpus / node_cpus` of it.
-    Share,
-}
+pub use crate::config::energy::AttributionMethod;
 
 /// The attribution applied to the CPU-side domains.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

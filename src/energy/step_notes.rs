@@ -41,12 +41,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::gpu::resolve::{StepGpuEnv, StepKind};
 
-/// Slurm's step ids for the special steps (slurm.h).
-pub const SLURM_BATCH_SCRIPT: u32 = 0xffff_fffb;
-/// The interactive step of `salloc` (`LaunchParameters=use_interactive_step`).
-pub const SLURM_INTERACTIVE_STEP: u32 = 0xffff_fffa;
-/// Slurm's NO_VAL: what `S_JOB_ARRAY_TASK_ID` reads for a job that is not an array task.
-pub const NO_VAL: u32 = 0xffff_fffe;
+/// Slurm's step ids for the special steps and NO_VAL (what `S_JOB_ARRAY_TASK_ID` reads for a
+/// job that is not an array task), from its headers.
+pub use crate::ffi::sys::{NO_VAL, SLURM_BATCH_SCRIPT, SLURM_INTERACTIVE_STEP};
 
 /// The directory under the spool that holds step notes.
 pub const NOTES_DIR: &str = ".step-notes";

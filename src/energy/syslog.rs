@@ -10,7 +10,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
 /// The local syslog socket.
-pub const DEFAULT_SOCKET: &str = "/dev/log";
+pub const DEFAULT_SOCKET: &str = crate::config::energy::DEFAULT_SYSLOG_SOCKET;
 
 /// Tag in front of every message.
 pub const TAG: &str = "rci-energy";
@@ -18,69 +18,7 @@ pub const TAG: &str = "rci-energy";
 /// Severity `info` (RFC 5424 table 2).
 const SEVERITY_INFO: u8 = 6;
 
-/// Syslog facilities accepted in `SyslogFacility=`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Facility {
-    /// `user` (1)
-    User,
-    /// `daemon` (3)
-    Daemon,
-    /// `local0` (16)
-    Local0,
-    /// `local1` (17)
-    Local1,
-    /// `local2` (18)
-    Local2,
-    /// `local3` (19)
-    Local3,
-    /// `local4` (20)
-    Local4,
-    /// `local5` (21)
-    Local5,
-    /// `local6` (22)
-    Local6,
-    /// `local7` (23)
-    Local7,
-}
-
-impl Facility {
-    /// Parses `user`, `daemon`, `local0` … `local7` (any case).
-    pub fn parse(text: &str) -> Result<Facility, String> {
-        Ok(match text.trim().to_ascii_lowercase().as_str() {
-            "user" => Facility::User,
-            "daemon" => Facility::Daemon,
-            "local0" => Facility::Local0,
-            "local1" => Facility::Local1,
-            "local2" => Facility::Local2,
-            "local3" => Facility::Local3,
-            "local4" => Facility::Local4,
-            "local5" => Facility::Local5,
-            "local6" => Facility::Local6,
-            "local7" => Facility::Local7,
-            _ => {
-                return Err(format!(
-                    "SyslogFacility must be user, daemon or local0..local7, got {text:?}"
-                ))
-            }
-        })
-    }
-
-    /// The facility's number.
-    pub fn code(self) -> u8 {
-        match self {
-            Facility::User => 1,
-            Facility::Daemon => 3,
-            Facility::Local0 => 16,
-            Facility::Local1 => 17,
-            Facility::Local2 => 18,
-            Facility::Local3 => 19,
-            Facility::Local4 => 20,
-            Facility::Local5 => 21,
-            Facility::Local6 => 22,
-            Facility::Local7 => 23,
-        }
-    }
-}
+pub use crate::config::energy::Facility;
 
 /// `<PRI>rci-energy[pid]: line`.
 pub fn format_message(facility: Facility, pid: u32, line: &str) -> String {

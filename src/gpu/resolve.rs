@@ -40,10 +40,8 @@ impl UuidByMinor for NoUuidFallback {
     }
 }
 
-/// Slurm's step ids for the special steps (slurm.h).
-const SLURM_EXTERN_CONT: u32 = 0xffff_fffc;
-const SLURM_BATCH_SCRIPT: u32 = 0xffff_fffb;
-const SLURM_INTERACTIVE_STEP: u32 = 0xffff_fffa;
+/// Slurm's step ids for the special steps, from its headers.
+use crate::ffi::sys::{SLURM_BATCH_SCRIPT, SLURM_EXTERN_CONT, SLURM_INTERACTIVE_STEP};
 
 /// Which kind of step a slurmstepd runs. It decides whether `SLURM_JOB_GPUS` may stand in for
 /// the step's own list: in an `srun` step it is only inherited from the batch script's

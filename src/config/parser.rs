@@ -1,0 +1,479 @@
+//! rci.conf pairs into a [`Config`]: global keys, `Kind=` and `KindRule=` lines, the sections' extension keys, "did you mean".
+
+use super::lexer::*;
+use super::*;
+
+pub(super) const GLOBAL_KEYS: &[&str] = &[
+    "GpuPartitions",
+    "CpuPartition",
+    "CpuJobsOnGpuPartitions",
+    "AllowMaxCpus",
+    "ExemptUsers",
+    "ExemptAccounts",
+    "ExemptQos",
+    "AdminUsers",
+    "DefaultPartition",
+    "DefaultKindRules",
+    "UpdateMaxTime",
+    "Kind",
+    "KindRule",
+];
+
+/// Keys of the container and energy sections (parsed by their modules), for "did you mean".
+pub(super) const EXTENSION_KEYS: &[&str] = &[
+    "ContainerGpuEnv",
+    "ContainerEnv",
+    "ContainerCdiVariable",
+    "NvidiaDriverCapabilities",
+    "GresConf",
+    "NvidiaProcRoot",
+    "DevRoot",
+    "Accounting",
+    "AccountingSpool",
+    "Syslog",
+    "SyslogFacility",
+    "SyslogSocket",
+    "Cluster",
+    "Pue",
+    "CarbonIntensity",
+    "EnergyPrice",
+    "CpuHourPrice",
+    "GpuHourPrice",
+    "Currency",
+    "SysfsRoot",
+    "NvmlLibrary",
+    "RaplSampleInterval",
+    "Attribution",
+];
+
+pub(super) const KIND_KEYS: &[&str] = &[
+    "DefaultTime",
+    "MaxTime",
+    "Action",
+    "Partition",
+    "Qos",
+    "AllowUsers",
+    "AllowAccounts",
+    "AllowMaxTime",
+    "Hint",
+];
+
+pub(super) const RULE_KEYS: &[&str] = &["Script", "Name", "Comment", "Partition"];
+
+pub(super) struct Parser {
+    path: String,
+    cfg: Config,
+    issues: Vec<ConfigIssue>,
+    /// Line where each global key was first set (lowercase key).
+    seen: Vec<(String, usize)>,
+    config_rules: Vec<KindRule>,
+    kind_lines: [Option<usize>; 5],
+}
+
+impl Parser {
+    pub(super) fn new(path: &str) -> Parser {
+        let mut cfg = Config {
+            source: path.to_owned(),
+            ..Config::default()
+        };
+        cfg.kinds.set_rules(Vec::new());
+        Parser {
+            path: path.to_owned(),
+            cfg,
+            issues: Vec::new(),
+            seen: Vec::new(),
+            config_rules: Vec::new(),
+            kind_lines: [None; 5],
+        }
+    }
+
+    pub(super) fn issue(&mut self, line: Option<usize>, message: String) {
+        self.issues.push(ConfigIssue {
+            path: self.path.clone(),
+            line,
+            message,
+        });
+    }
+
+    pub(super) fn run(mut self, text: &str) -> Result<Config, ConfigError> {
+        for (line, content) in logical_lines(text) {
+            match tokenize(&content) {
+                Err(message) => self.issue(Some(line), message),
+                Ok(pairs) => self.line(line, &pairs),
+            }
+        }
+        self.validate();
+        if !self.issues.is_empty() {
+            return Err(ConfigError {
+                issues: self.issues,
+            });
+        }
+        let mut cfg = self.cfg;
+        let mut rules = self.config_rules;
+        if cfg.kinds.default_rules {
+            rules.extend(builtin_rules());
+        }
+        cfg.kinds.set_rules(rules);
+        if cfg.routing.default_partition.is_some() {
+            cfg.routing.default_partition_source = DefaultPartitionSource::Config;
+        }
+        Ok(cfg)
+    }
+
+    pub(super) fn line(&mut self, line: usize, pairs: &[(String, String)]) {
+        let Some((first_key, first_value)) = pairs.first() else {
+            return;
+        };
+        if first_key.eq_ignore_ascii_case("Kind") {
+            self.kind_line(line, first_value, pairs.get(1..).unwrap_or(&[]));
+            return;
+        }
+        if first_key.eq_ignore_ascii_case("KindRule") {
+            self.rule_line(line, first_value, pairs.get(1..).unwrap_or(&[]));
+            return;
+        }
+        for (key, value) in pairs {
+            if let Err(message) = self.global(line, key, value) {
+                self.issue(Some(line), message);
+            }
+        }
+    }
+
+    pub(super) fn global(&mut self, line: usize, key: &str, value: &str) -> Result<(), String> {
+        let lower = key.to_ascii_lowercase();
+        let canonical = match GLOBAL_KEYS.iter().find(|k| k.eq_ignore_ascii_case(key)) {
+            Some(&k) => k,
+            None => {
+                return match self.cfg.set_extension_key(&lower, value) {
+                    Some(result) => result.map_err(|e| format!("{key}: {e}")),
+                    None => {
+                        let known: Vec<&str> =
+                            GLOBAL_KEYS.iter().chain(EXTENSION_KEYS).copied().collect();
+                        Err(unknown_key(key, &known))
+                    }
+                };
+            }
+        };
+        if canonical == "Kind" || canonical == "KindRule" {
+            return Err(format!("{canonical}= must start its line"));
+        }
+        if let Some((_, first)) = self.seen.iter().find(|(k, _)| *k == lower) {
+            return Err(format!("{canonical} set twice (first at line {first})"));
+        }
+        self.seen.push((lower, line));
+        let routing = &mut self.cfg.routing;
+        match canonical {
+            "GpuPartitions" => routing.gpu_partitions = parse_list(value),
+            "CpuPartition" => {
+                let v = value.trim();
+                if v.is_empty() || v.contains(',') {
+                    return Err("CpuPartition needs exactly one partition name".to_owned());
+                }
+                routing.cpu_partition = v.to_owned();
+            }
+            "CpuJobsOnGpuPartitions" => {
+                routing.action = match value.to_ascii_lowercase().as_str() {
+                    "reroute" => CpuJobAction::Reroute,
+                    "reject" => CpuJobAction::Reject,
+                    "allow" => CpuJobAction::Allow,
+                    _ => {
+                        return Err(format!(
+                            "CpuJobsOnGpuPartitions must be reroute, reject or allow, not '{value}'"
+                        ))
+                    }
+                }
+            }
+            "AllowMaxCpus" => {
+                routing.allow_max_cpus =
+                    Some(value.trim().parse::<u32>().map_err(|_| {
+                        format!("AllowMaxCpus must be a number of CPUs, not '{value}'")
+                    })?)
+            }
+            "ExemptUsers" => routing.exempt_users = parse_list(value),
+            "ExemptAccounts" => routing.exempt_accounts = parse_list(value),
+            "ExemptQos" => routing.exempt_qos = parse_list(value),
+            "AdminUsers" => self.cfg.admin_users = parse_list(value),
+            "DefaultPartition" => {
+                let v = value.trim();
+                routing.default_partition = (!v.is_empty()).then(|| v.to_owned());
+            }
+            "DefaultKindRules" => self.cfg.kinds.default_rules = parse_bool(canonical, value)?,
+            "UpdateMaxTime" => self.cfg.update_max_time = Some(parse_max_time(canonical, value)?),
+            _ => return Err(unknown_key(key, GLOBAL_KEYS)),
+        }
+        Ok(())
+    }
+
+    pub(super) fn kind_line(&mut self, line: usize, kind_name: &str, attrs: &[(String, String)]) {
+        let Some(kind) = JobKind::from_name(kind_name) else {
+            self.issue(
+                Some(line),
+                format!(
+                    "unknown kind '{kind_name}'; valid kinds: {}",
+                    JobKind::valid_names()
+                ),
+            );
+            return;
+        };
+        if let Some(first) = self.kind_lines.get(kind.index()).copied().flatten() {
+            self.issue(
+                Some(line),
+                format!("Kind={kind} configured twice (first at line {first})"),
+            );
+            return;
+        }
+        if let Some(slot) = self.kind_lines.get_mut(kind.index()) {
+            *slot = Some(line);
+        }
+        let mut policy = self.cfg.kinds.policy(kind).clone();
+        policy.line = Some(line);
+        let mut seen: Vec<&'static str> = Vec::new();
+        for (key, value) in attrs {
+            let Some(&canonical) = KIND_KEYS.iter().find(|k| k.eq_ignore_ascii_case(key)) else {
+                self.issue(Some(line), unknown_key(key, KIND_KEYS));
+                continue;
+            };
+            if seen.contains(&canonical) {
+                self.issue(
+                    Some(line),
+                    format!("{canonical} given twice for Kind={kind}"),
+                );
+                continue;
+            }
+            seen.push(canonical);
+            if let Err(message) = set_kind_key(&mut policy, canonical, value) {
+                self.issue(Some(line), message);
+            }
+        }
+        if let Some(slot) = self.cfg.kinds.policy_mut(kind) {
+            *slot = policy;
+        }
+    }
+
+    pub(super) fn rule_line(&mut self, line: usize, kind_name: &str, attrs: &[(String, String)]) {
+        let Some(kind) = JobKind::from_name(kind_name) else {
+            self.issue(
+                Some(line),
+                format!(
+                    "unknown kind '{kind_name}'; valid kinds: {}",
+                    JobKind::valid_names()
+                ),
+            );
+            return;
+        };
+        let mut rule = KindRule {
+            kind,
+            name: None,
+            comment: None,
+            partition: None,
+            script: None,
+            origin: RuleOrigin::Config { line },
+            text: format!("KindRule={}", kind.name()),
+        };
+        for (key, value) in attrs {
+            let Some(&canonical) = RULE_KEYS.iter().find(|k| k.eq_ignore_ascii_case(key)) else {
+                self.issue(Some(line), unknown_key(key, RULE_KEYS));
+                continue;
+            };
+            let already = match canonical {
+                "Script" => rule.script.is_some(),
+                "Name" => rule.name.is_some(),
+                "Comment" => rule.comment.is_some(),
+                _ => rule.partition.is_some(),
+            };
+            if already {
+                self.issue(
+                    Some(line),
+                    format!("{canonical} given twice in one KindRule"),
+                );
+                continue;
+            }
+            match canonical {
+                "Script" => match ScriptPattern::new(value) {
+                    Ok(p) => rule.script = Some(p),
+                    Err(message) => {
+                        self.issue(Some(line), message);
+                        continue;
+                    }
+                },
+                "Name" => rule.name = Some(Glob::new(value)),
+                "Comment" => rule.comment = Some(Glob::new(value)),
+                _ => rule.partition = Some(Glob::new(value)),
+            }
+            rule.text
+                .push_str(&format!(" {canonical}={}", quote_if_needed(value)));
+        }
+        if rule.script.is_none()
+            && rule.name.is_none()
+            && rule.comment.is_none()
+            && rule.partition.is_none()
+        {
+            self.issue(
+                Some(line),
+                "KindRule needs at least one of Script=, Name=, Comment=, Partition=".to_owned(),
+            );
+            return;
+        }
+        self.config_rules.push(rule);
+    }
+
+    pub(super) fn validate(&mut self) {
+        let routing = &self.cfg.routing;
+        let line_of = |key: &str| self.seen.iter().find(|(k, _)| k == key).map(|(_, l)| *l);
+        let mut late = Vec::new();
+        if routing.is_gpu_partition(&routing.cpu_partition) {
+            late.push((
+                line_of("cpupartition").or(line_of("gpupartitions")),
+                format!(
+                    "CpuPartition {} is also listed in GpuPartitions",
+                    routing.cpu_partition
+                ),
+            ));
+        }
+        if routing.allow_max_cpus.is_some() && routing.action != CpuJobAction::Allow {
+            late.push((
+                line_of("allowmaxcpus"),
+                "AllowMaxCpus only applies with CpuJobsOnGpuPartitions=allow".to_owned(),
+            ));
+        }
+        for kind in JobKind::ALL {
+            let p = self.cfg.kinds.policy(kind);
+            if let (Some(d), MaxTime::Minutes(m)) = (p.default_time, p.max_time) {
+                if d > m {
+                    late.push((
+                        p.line,
+                        format!(
+                            "Kind={kind}: DefaultTime {} is above MaxTime {}",
+                            format_minutes(d),
+                            format_minutes(m)
+                        ),
+                    ));
+                }
+            }
+            if let Some(allow) = p.allow_max_time {
+                if allow < p.max_time {
+                    late.push((
+                        p.line,
+                        format!(
+                            "Kind={kind}: AllowMaxTime {allow} is below MaxTime {}; allowed users would get less",
+                            p.max_time
+                        ),
+                    ));
+                }
+                if p.allow_users.is_empty() && p.allow_accounts.is_empty() {
+                    late.push((
+                        p.line,
+                        format!("Kind={kind}: AllowMaxTime needs AllowUsers= or AllowAccounts="),
+                    ));
+                }
+            }
+        }
+        for (line, message) in late {
+            self.issue(line, message);
+        }
+    }
+}
+
+pub(super) fn set_kind_key(
+    policy: &mut KindPolicy,
+    canonical: &str,
+    value: &str,
+) -> Result<(), String> {
+    match canonical {
+        "DefaultTime" => match parse_time(value).map_err(|e| format!("DefaultTime: {e}"))? {
+            TimeLimit::Minutes(0) => return Err("DefaultTime must be above 0".to_owned()),
+            TimeLimit::Minutes(m) => policy.default_time = Some(m),
+            _ => return Err("DefaultTime cannot be UNLIMITED; leave it out instead".to_owned()),
+        },
+        "MaxTime" => policy.max_time = parse_max_time(canonical, value)?,
+        "AllowMaxTime" => policy.allow_max_time = Some(parse_max_time(canonical, value)?),
+        "Action" => {
+            policy.action = match value.to_ascii_lowercase().as_str() {
+                "cap" => TimeAction::Cap,
+                "reject" => TimeAction::Reject,
+                _ => return Err(format!("Action must be cap or reject, not '{value}'")),
+            }
+        }
+        "Partition" => {
+            let v = value.trim();
+            if v.is_empty() || v.contains(',') {
+                return Err("Partition needs exactly one partition name".to_owned());
+            }
+            policy.partition = Some(v.to_owned());
+        }
+        "Qos" => {
+            let v = value.trim();
+            policy.qos = (!v.is_empty()).then(|| v.to_owned());
+        }
+        "AllowUsers" => policy.allow_users = parse_list(value),
+        "AllowAccounts" => policy.allow_accounts = parse_list(value),
+        "Hint" => {
+            let v = value.trim();
+            policy.hint = (!v.is_empty()).then(|| v.to_owned());
+        }
+        _ => return Err(unknown_key(canonical, KIND_KEYS)),
+    }
+    Ok(())
+}
+
+pub(super) fn parse_max_time(key: &str, value: &str) -> Result<MaxTime, String> {
+    match parse_time(value).map_err(|e| format!("{key}: {e}"))? {
+        TimeLimit::Minutes(0) => Err(format!("{key} must be above 0 (use UNLIMITED for no cap)")),
+        TimeLimit::Minutes(m) => Ok(MaxTime::Minutes(m)),
+        _ => Ok(MaxTime::Unlimited),
+    }
+}
+
+pub(super) fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "1" | "on" => Ok(true),
+        "no" | "false" | "0" | "off" => Ok(false),
+        _ => Err(format!("{key} must be yes or no, not '{value}'")),
+    }
+}
+
+/// A comma-separated list, entries trimmed, empty ones dropped.
+pub(super) fn parse_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub(super) fn unknown_key(key: &str, known: &[&str]) -> String {
+    let lower = key.to_ascii_lowercase();
+    let best = known
+        .iter()
+        .map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), *k))
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((d, k)) if d <= 2.max(key.len() / 4) => {
+            format!("unknown key '{key}' (did you mean {k}?)")
+        }
+        _ => format!("unknown key '{key}'"),
+    }
+}
+
+/// Levenshtein distance over bytes (keys are ASCII).
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(i + 1);
+        for (j, &cb) in b.iter().enumerate() {
+            let substitute = prev.get(j).copied().unwrap_or(usize::MAX) + usize::from(ca != cb);
+            let delete = prev
+                .get(j + 1)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            let insert = cur.last().copied().unwrap_or(usize::MAX).saturating_add(1);
+            cur.push(substitute.min(delete).min(insert));
+        }
+        prev = cur;
+    }
+    prev.last().copied().unwrap_or(0)
+}
