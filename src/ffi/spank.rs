@@ -6,6 +6,7 @@
 //! non-zero return from a required plugin's remote init drains the node.
 
 use std::ffi::{c_char, c_int, CStr};
+use std::marker::PhantomData;
 use std::sync::OnceLock;
 
 use super::slurm::{self, c_string, resolve, string_from};
@@ -94,21 +95,122 @@ pub fn context() -> Context {
     }
 }
 
-/// A borrowed SPANK handle, valid for the duration of one callback.
-#[derive(Clone, Copy)]
-pub struct Spank(sys::spank_t);
+/// A borrowed SPANK handle, valid for the duration of one callback (`'cb`): only
+/// [`callback`] makes one, and lends it to the callback's body. Not `Copy`: it cannot be kept
+/// past the callback.
+pub struct Spank<'cb> {
+    raw: sys::spank_t,
+    _callback: PhantomData<&'cb mut ()>,
+}
 
-impl Spank {
+/// A SPANK item and the exact type `spank_get_item` writes for it (spank.h), so that an item
+/// can never be read into a value of another size.
+trait Item {
+    const ID: spank_item_t;
+    type Value: Default;
+}
+
+macro_rules! spank_items {
+    ($($(#[$doc:meta])* $name:ident = $id:ident: $ty:ty;)*) => {
+        $($(#[$doc])* struct $name; impl Item for $name {
+            const ID: spank_item_t = sys::$id;
+            type Value = $ty;
+        })*
+    };
+}
+
+spank_items! {
+    /// `uid_t *`
+    JobUid = S_JOB_UID: u32;
+    /// `uint32_t *`
+    JobId = S_JOB_ID: u32;
+    /// `uint32_t *`
+    JobStepId = S_JOB_STEPID: u32;
+    /// `uint16_t *`
+    JobNcpus = S_JOB_NCPUS: u16;
+    /// `uint64_t *` (MB)
+    JobAllocMem = S_JOB_ALLOC_MEM: u64;
+    /// `uint32_t *` (0 when not an array job)
+    JobArrayId = S_JOB_ARRAY_ID: u32;
+    /// `uint32_t *`
+    JobArrayTaskId = S_JOB_ARRAY_TASK_ID: u32;
+}
+
+impl Spank<'_> {
+    /// A numeric item, read into exactly the type spank.h gives it.
+    fn item<I: Item>(&self) -> Option<I::Value> {
+        let get_item = api().get_item?;
+        let mut v = I::Value::default();
+        // SAFETY: live handle; `I::Value` is the type spank.h documents for `I::ID` (the
+        // `spank_items!` table), so SPANK writes exactly `size_of::<I::Value>()` bytes into `v`.
+        let rc = unsafe { get_item(self.raw, I::ID, &mut v as *mut I::Value) };
+        (rc == sys::ESPANK_SUCCESS).then_some(v)
+    }
+
+    /// `S_JOB_UID`: the job's user (from the credential).
+    pub fn job_uid(&self) -> Option<u32> {
+        self.item::<JobUid>()
+    }
+
+    /// `S_JOB_ID`.
+    pub fn job_id(&self) -> Option<u32> {
+        self.item::<JobId>()
+    }
+
+    /// `S_JOB_STEPID` (a number, or SLURM_BATCH_SCRIPT, SLURM_EXTERN_CONT, ...).
+    pub fn step_id(&self) -> Option<u32> {
+        self.item::<JobStepId>()
+    }
+
+    /// `S_JOB_NCPUS`.
+    pub fn job_ncpus(&self) -> Option<u16> {
+        self.item::<JobNcpus>()
+    }
+
+    /// `S_JOB_ALLOC_MEM`, MB.
+    pub fn alloc_mem_mb(&self) -> Option<u64> {
+        self.item::<JobAllocMem>()
+    }
+
+    /// `S_JOB_ARRAY_ID`.
+    pub fn array_id(&self) -> Option<u32> {
+        self.item::<JobArrayId>()
+    }
+
+    /// `S_JOB_ARRAY_TASK_ID`.
+    pub fn array_task_id(&self) -> Option<u32> {
+        self.item::<JobArrayTaskId>()
+    }
+
+    /// `S_JOB_ALLOC_CORES`: the job's cores on this node in list form (`0-3,8`).
+    pub fn alloc_cores(&self) -> Option<String> {
+        let get_item = api().get_item?;
+        let mut p: *mut c_char = std::ptr::null_mut();
+        // SAFETY: S_JOB_ALLOC_CORES takes a `char **` (spank.h); SPANK stores a pointer to a
+        // string it owns, valid during this callback.
+        let rc = unsafe { get_item(self.raw, sys::S_JOB_ALLOC_CORES, &mut p as *mut *mut c_char) };
+        if rc != sys::ESPANK_SUCCESS {
+            return None;
+        }
+        // SAFETY: NULL or NUL-terminated, owned by SPANK for this callback.
+        unsafe { string_from(p) }
+    }
+
     /// Environment variable of the job step (remote context only).
     pub fn getenv(&self, name: &str) -> Option<String> {
         let spank_getenv = api().getenv?;
         let name = c_string(name);
         let mut buf = vec![0 as c_char; 4096];
         loop {
-            // SAFETY: `self.0` is the live handle of this callback; `buf` is writable for its
+            // SAFETY: `self.raw` is the live handle of this callback; `buf` is writable for its
             // full length, which we pass.
             let rc = unsafe {
-                spank_getenv(self.0, name.as_ptr(), buf.as_mut_ptr(), buf.len() as c_int)
+                spank_getenv(
+                    self.raw,
+                    name.as_ptr(),
+                    buf.as_mut_ptr(),
+                    buf.len() as c_int,
+                )
             };
             match rc {
                 sys::ESPANK_SUCCESS => {
@@ -126,7 +228,7 @@ impl Spank {
         let spank_setenv = api().setenv.ok_or_else(|| missing("spank_setenv"))?;
         let (n, v) = (c_string(name), c_string(value));
         // SAFETY: live handle; both strings are NUL-terminated and outlive the call (SPANK copies).
-        let rc = unsafe { spank_setenv(self.0, n.as_ptr(), v.as_ptr(), 1) };
+        let rc = unsafe { spank_setenv(self.raw, n.as_ptr(), v.as_ptr(), 1) };
         spank_result(rc, || format!("spank_setenv({name})"))
     }
 
@@ -138,50 +240,8 @@ impl Spank {
             .ok_or_else(|| missing("spank_job_control_setenv"))?;
         let (n, v) = (c_string(name), c_string(value));
         // SAFETY: live handle; NUL-terminated strings that outlive the call (SPANK copies).
-        let rc = unsafe { setenv(self.0, n.as_ptr(), v.as_ptr(), 1) };
+        let rc = unsafe { setenv(self.raw, n.as_ptr(), v.as_ptr(), 1) };
         spank_result(rc, || format!("spank_job_control_setenv({name})"))
-    }
-
-    /// A `uint32_t` item such as S_JOB_ID, S_JOB_UID, S_JOB_STEPID.
-    pub fn item_u32(&self, item: sys::spank_item_t) -> Option<u32> {
-        let get_item = api().get_item?;
-        let mut v: u32 = 0;
-        // SAFETY: the items we ask for with this method are documented in spank.h as taking a
-        // `uint32_t *`; `v` is valid for writes.
-        let rc = unsafe { get_item(self.0, item, &mut v as *mut u32) };
-        (rc == sys::ESPANK_SUCCESS).then_some(v)
-    }
-
-    /// A `uint16_t` item such as S_JOB_NCPUS.
-    pub fn item_u16(&self, item: sys::spank_item_t) -> Option<u16> {
-        let get_item = api().get_item?;
-        let mut v: u16 = 0;
-        // SAFETY: the items we ask for with this method take a `uint16_t *` (spank.h).
-        let rc = unsafe { get_item(self.0, item, &mut v as *mut u16) };
-        (rc == sys::ESPANK_SUCCESS).then_some(v)
-    }
-
-    /// A `uint64_t` item such as S_JOB_ALLOC_MEM.
-    pub fn item_u64(&self, item: sys::spank_item_t) -> Option<u64> {
-        let get_item = api().get_item?;
-        let mut v: u64 = 0;
-        // SAFETY: the items we ask for with this method take a `uint64_t *` (spank.h).
-        let rc = unsafe { get_item(self.0, item, &mut v as *mut u64) };
-        (rc == sys::ESPANK_SUCCESS).then_some(v)
-    }
-
-    /// A string item (`char **`) such as S_JOB_ARGV's entries are not needed; S_JOB_ALLOC_CORES.
-    pub fn item_string(&self, item: sys::spank_item_t) -> Option<String> {
-        let get_item = api().get_item?;
-        let mut p: *mut c_char = std::ptr::null_mut();
-        // SAFETY: the items we ask for with this method take a `char **`; SPANK stores a
-        // pointer to a string it owns, valid during this callback.
-        let rc = unsafe { get_item(self.0, item, &mut p as *mut *mut c_char) };
-        if rc != sys::ESPANK_SUCCESS {
-            return None;
-        }
-        // SAFETY: NULL or NUL-terminated, owned by SPANK for this callback.
-        unsafe { string_from(p) }
     }
 
     /// Registers a command-line option (only valid inside `slurm_spank_init`). The option table
@@ -207,7 +267,7 @@ impl Spank {
         }));
         // SAFETY: live handle; `opt` is leaked, so it outlives every later use by SPANK, and its
         // strings are 'static C literals.
-        let rc = unsafe { register(self.0, opt) };
+        let rc = unsafe { register(self.raw, opt) };
         spank_result(rc, || {
             format!("spank_option_register(--{})", option.name.to_string_lossy())
         })
@@ -286,12 +346,16 @@ pub unsafe fn callback(
     sp: sys::spank_t,
     ac: c_int,
     argv: *mut *mut c_char,
-    body: fn(Spank, &[String]) -> c_int,
+    body: fn(&Spank<'_>, &[String]) -> c_int,
 ) -> c_int {
     guard(name, on_panic, slurm::error, || {
         // SAFETY: per this function's contract.
         let args = unsafe { plugin_args(ac, argv) };
-        body(Spank(sp), &args)
+        let handle = Spank {
+            raw: sp,
+            _callback: PhantomData,
+        };
+        body(&handle, &args)
     })
 }
 
@@ -314,27 +378,34 @@ macro_rules! __rci_spank_hook {
     };
 }
 
-/// Exports spank_rci.so's identity and exactly the callbacks it implements. Exporting a callback
-/// has a cost (e.g. job_prolog would fork a process per job), so each one listed here is used.
+/// Exports spank_rci.so's identity and exactly the callbacks it implements, each running the
+/// given safe function (`fn(&Spank<'_>, &[String]) -> c_int`). Exporting a callback has a cost
+/// (e.g. job_prolog would fork a process per job), so each one listed here is used.
 #[macro_export]
 macro_rules! spank_plugin {
-    (name: $name:expr) => {
+    (
+        name: $name:expr,
+        init: $init:path,
+        init_post_opt: $init_post_opt:path,
+        task_init: $task_init:path,
+        exit: $exit:path $(,)?
+    ) => {
         $crate::__rci_plugin_identity!($name, "spank");
         $crate::__rci_spank_hook!(
             /// Every context: log where we are, register `--rci-kind`.
-            slurm_spank_init => $crate::plugin::spank::init
+            slurm_spank_init => $init
         );
         $crate::__rci_spank_hook!(
             /// Options parsed: forward `--rci-kind` to job_submit; start measuring (extern step).
-            slurm_spank_init_post_opt => $crate::plugin::spank::init_post_opt
+            slurm_spank_init_post_opt => $init_post_opt
         );
         $crate::__rci_spank_hook!(
             /// Each task, before exec: container GPU environment.
-            slurm_spank_task_init => $crate::plugin::spank::task_init
+            slurm_spank_task_init => $task_init
         );
         $crate::__rci_spank_hook!(
             /// Step end: the extern step writes the job's energy record.
-            slurm_spank_exit => $crate::plugin::spank::exit
+            slurm_spank_exit => $exit
         );
     };
 }

@@ -62,12 +62,12 @@ fn now_unix() -> i64 {
 }
 
 /// Whether this slurmstepd is the job's extern step.
-pub fn is_extern_step(sp: Spank) -> bool {
-    sp.item_u32(sys::S_JOB_STEPID) == Some(sys::SLURM_EXTERN_CONT)
+pub fn is_extern_step(sp: &Spank<'_>) -> bool {
+    sp.step_id() == Some(sys::SLURM_EXTERN_CONT)
 }
 
 /// This node's name as Slurm knows it (see [`step_notes::node_name`] for the sources).
-pub fn node_name(sp: Spank) -> String {
+pub fn node_name(sp: &Spank<'_>) -> String {
     step_notes::node_name(
         sp.getenv("SLURMD_NODENAME"),
         std::env::var("SLURMD_NODENAME").ok(),
@@ -164,24 +164,18 @@ fn node_has_gpus(cfg: &SpankConfig, node: &str) -> bool {
 }
 
 /// Starts measuring the job on this node (extern step, init_post_opt, root).
-pub fn start(sp: Spank, cfg: &SpankConfig) {
+pub fn start(sp: &Spank<'_>, cfg: &SpankConfig) {
     let energy = &cfg.energy;
     let node = node_name(sp);
-    let uid = sp.item_u32(sys::S_JOB_UID).unwrap_or(u32::MAX);
-    let job_id = sp.item_u32(sys::S_JOB_ID).unwrap_or(0);
-    let (array_job_id, array_task_id) = step_notes::array_ids(
-        sp.item_u32(sys::S_JOB_ARRAY_ID),
-        sp.item_u32(sys::S_JOB_ARRAY_TASK_ID),
-    );
+    let uid = sp.job_uid().unwrap_or(u32::MAX);
+    let job_id = sp.job_id().unwrap_or(0);
+    let (array_job_id, array_task_id) = step_notes::array_ids(sp.array_id(), sp.array_task_id());
     // S_JOB_NCPUS reads 0 in the extern step of 22.05; the allocated cores are right.
     let alloc_cpus = sp
-        .item_u16(sys::S_JOB_NCPUS)
+        .job_ncpus()
         .map(u32::from)
         .filter(|&n| n > 0)
-        .or_else(|| {
-            sp.item_string(sys::S_JOB_ALLOC_CORES)
-                .and_then(|cores| count_cpu_list(&cores))
-        })
+        .or_else(|| sp.alloc_cores().and_then(|cores| count_cpu_list(&cores)))
         .unwrap_or(0);
     // Newer Slurm releases may give the extern step the job's GPUs; 22.05 does not.
     let env = StepGpuEnv::from_lookup(|name| sp.getenv(name));
@@ -199,7 +193,7 @@ pub fn start(sp: Spank, cfg: &SpankConfig) {
          SLURM_JOB_PARTITION={:?}, allocated cores {:?}",
         env.job_gpus,
         sp.getenv("SLURM_JOB_PARTITION"),
-        sp.item_string(sys::S_JOB_ALLOC_CORES)
+        sp.alloc_cores()
     ));
     let facts = JobFacts {
         cluster: energy
@@ -222,7 +216,7 @@ pub fn start(sp: Spank, cfg: &SpankConfig) {
         node: node.clone(),
         node_cpus: None,
         alloc_cpus,
-        alloc_mem_mb: sp.item_u64(sys::S_JOB_ALLOC_MEM).unwrap_or(0),
+        alloc_mem_mb: sp.alloc_mem_mb().unwrap_or(0),
         start_unix: now_unix(),
         end_unix: 0,
         gpus: gpus.clone(),
@@ -265,16 +259,14 @@ pub fn start(sp: Spank, cfg: &SpankConfig) {
 
 /// In every step but the extern one (init_post_opt, root): leaves a note of what this step
 /// knows about its job for the extern step's record (see [`crate::energy::step_notes`]).
-pub fn note_step(sp: Spank, cfg: &SpankConfig) {
+pub fn note_step(sp: &Spank<'_>, cfg: &SpankConfig) {
     if !cfg.energy.accounting || is_extern_step(sp) {
         return;
     }
-    let (Some(job_id), Some(step_id)) =
-        (sp.item_u32(sys::S_JOB_ID), sp.item_u32(sys::S_JOB_STEPID))
-    else {
+    let (Some(job_id), Some(step_id)) = (sp.job_id(), sp.step_id()) else {
         return;
     };
-    let uid = sp.item_u32(sys::S_JOB_UID).unwrap_or(u32::MAX);
+    let uid = sp.job_uid().unwrap_or(u32::MAX);
     let note = StepNote::from_env(job_id, step_id, |name| sp.getenv(name));
     let node = node_name(sp);
     if let Err(e) = step_notes::write_note(&cfg.energy.spool_dir, ROOT_UID, &node, uid, &note) {

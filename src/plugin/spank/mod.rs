@@ -57,7 +57,7 @@ fn loaded_line(ctx: Context) -> String {
 }
 
 /// `slurm_spank_init`: runs in every SPANK host process.
-pub fn init(sp: Spank, _args: &[String]) -> c_int {
+pub fn init(sp: &Spank<'_>, _args: &[String]) -> c_int {
     let ctx = spank::context();
     // Clients log this in init_post_opt instead, once `-v` has raised their log level.
     if !matches!(ctx, Context::Local | Context::Allocator) {
@@ -75,7 +75,7 @@ pub fn init(sp: Spank, _args: &[String]) -> c_int {
 /// `slurm_spank_init_post_opt`: options are known; hand the declared kind to job_submit; in the
 /// job's extern step, start measuring energy; in its other steps, note what the extern step
 /// cannot see (job name, account, partition, GPUs) for the energy record.
-pub fn init_post_opt(sp: Spank, args: &[String]) -> c_int {
+pub fn init_post_opt(sp: &Spank<'_>, args: &[String]) -> c_int {
     let ctx = spank::context();
     if ctx == Context::Remote && crate::plugin::spank::accounting::is_extern_step(sp) {
         let cfg = crate::plugin::spank::config::load(args);
@@ -110,7 +110,7 @@ pub fn init_post_opt(sp: Spank, args: &[String]) -> c_int {
 /// container GPU variables into this task's environment. Listed before pyxis in plugstack.conf,
 /// pyxis's own task_init then sees them. Never fails the task: a GPU that cannot be identified
 /// yields `void` (no GPU) and a warning on the task's stderr and in slurmd's log.
-pub fn task_init(sp: Spank, args: &[String]) -> c_int {
+pub fn task_init(sp: &Spank<'_>, args: &[String]) -> c_int {
     if spank::context() != Context::Remote {
         return 0;
     }
@@ -119,7 +119,7 @@ pub fn task_init(sp: Spank, args: &[String]) -> c_int {
     if !container.enabled {
         return 0;
     }
-    let step_id = sp.item_u32(crate::ffi::sys::S_JOB_STEPID).unwrap_or(0);
+    let step_id = sp.step_id().unwrap_or(0);
     let step = StepKind::from_step_id(step_id);
     let node = crate::plugin::spank::accounting::node_name(sp);
     let fallback = crate::plugin::spank::config::forked_child_uuid_fallback(cfg);
@@ -147,7 +147,7 @@ pub fn task_init(sp: Spank, args: &[String]) -> c_int {
 }
 
 /// `slurm_spank_exit`: in the extern step, finish measuring and write the job's record.
-pub fn exit(sp: Spank, args: &[String]) -> c_int {
+pub fn exit(sp: &Spank<'_>, args: &[String]) -> c_int {
     if spank::context() == Context::Remote && crate::plugin::spank::accounting::is_extern_step(sp) {
         crate::plugin::spank::accounting::finish(crate::plugin::spank::config::load(args));
     }
