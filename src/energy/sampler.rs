@@ -119,7 +119,7 @@ impl<S: Sampling> Background<S> {
                 if !handle.is_finished() {
                     // Stuck in a driver call. Leave it, and keep this plugin mapped so the
                     // thread never returns into unmapped code after slurmstepd's dlclose.
-                    crate::ffi::nvml::pin_this_object();
+                    crate::ffi::dso::pin_this_object();
                     drop(handle);
                     return S::lost("the final energy sample did not finish within 10 s");
                 }

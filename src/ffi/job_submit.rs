@@ -291,8 +291,8 @@ pub unsafe fn entry(
         Origin::Submit => "job_submit/rci",
         Origin::Modify => "job_modify/rci",
     };
-    let slurm_user_id = slurm::slurm_user_id();
     guard(entry_name, INTERNAL_RC, slurm::error, || {
+        let slurm_user_id = slurm::slurm_user_id();
         if desc.is_null() {
             slurm::error(&format!("{entry_name}: called with a NULL job descriptor"));
             return INTERNAL_RC;
@@ -301,7 +301,20 @@ pub unsafe fn entry(
         let req = unsafe { read_request(desc, submit_uid, origin, slurm_user_id) };
         let verdict = handler(&req);
         slurm::info(&log_line(entry_name, &req, &verdict));
-        let outcome = match &verdict {
+        // All of Slurm's allocator or nothing: never a partition replaced and then a failure.
+        // (init() refuses to load without it, so this holds in slurmctld.)
+        let writes_strings = match &verdict {
+            Verdict::Accept { changes, messages } => {
+                changes.partition.is_some() || changes.qos.is_some() || !messages.is_empty()
+            }
+            Verdict::Reject { .. } => true,
+        };
+        let allocator = if writes_strings {
+            slurm::allocator_available()
+        } else {
+            Ok(())
+        };
+        let outcome = allocator.and_then(|()| match &verdict {
             Verdict::Accept { changes, messages } => {
                 // SAFETY: per this function's contract.
                 unsafe { apply_changes(desc, changes) }
@@ -317,7 +330,7 @@ pub unsafe fn entry(
                 // SAFETY: per this function's contract.
                 unsafe { add_user_message(err_msg, message) }.map(|()| REJECT_RC)
             }
-        };
+        });
         outcome.unwrap_or_else(|slurm::NoSlurmAllocator| {
             slurm::error(&format!(
                 "{entry_name}: Slurm's allocator (slurm_xstrdup) not found"
@@ -334,7 +347,14 @@ pub fn init_entry(init: fn() -> Result<String, String>) -> c_int {
         "job_submit/rci init",
         sys::SLURM_ERROR,
         slurm::error,
-        || match init() {
+        || match slurm::allocator_available()
+            .map_err(|slurm::NoSlurmAllocator| {
+                "Slurm's allocator (slurm_xstrdup, slurm_xstrcat, slurm_xfree) is not in this \
+             process: this plugin must be loaded by slurmctld"
+                    .to_owned()
+            })
+            .and_then(|()| init())
+        {
             Ok(msg) => {
                 slurm::info(&format!("job_submit/rci: {msg}"));
                 sys::SLURM_SUCCESS as c_int

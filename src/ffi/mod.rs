@@ -8,6 +8,7 @@
 //! plugins never link `-lslurm`, the same code runs in every host process (slurmctld, slurmstepd,
 //! srun), and unit tests run outside Slurm with a stderr fallback for logging.
 
+pub mod dso;
 pub mod guard;
 pub mod job_submit;
 pub mod nvml;

@@ -2,12 +2,16 @@
 //! load the plugin).
 //!
 //! `nvmlInit_v2` can take seconds or hang (driver in a bad state, GPU fallen off the bus). It runs
-//! in a helper thread and [`Nvml::open`] waits for it at most `init_timeout`. On a timeout the
-//! thread is **leaked**, not joined (joining would block slurmstepd for as long as NVML hangs):
-//! the library handle is never closed, and the shared object holding this code is pinned with
-//! `RTLD_NODELETE` so that slurmstepd's dlclose of the plugin cannot unmap code the leaked thread
-//! will return into. If `nvmlInit_v2` eventually succeeds there, that thread calls
+//! in a helper thread and [`Nvml::open`] waits for it at most `init_timeout`; a thread that
+//! answers in time is joined. On a timeout the thread is **leaked**, not joined (joining would
+//! block slurmstepd for as long as NVML hangs), and the shared object holding this code is pinned
+//! with `RTLD_NODELETE` so that slurmstepd's dlclose of the plugin cannot unmap code the leaked
+//! thread will return into. If `nvmlInit_v2` eventually succeeds there, that thread calls
 //! `nvmlShutdown` itself.
+//!
+//! libnvidia-ml is never unloaded, on success or error: it may keep helper threads or
+//! thread-local destructors, and unmapping it inside a long-lived multithreaded slurmstepd would
+//! leave them pointing at nothing. One mapping per process is the cost.
 //!
 //! NVML is documented as thread-safe, so [`Nvml`] is `Send + Sync`; [`Device`] handles borrow the
 //! [`Nvml`] they came from and cannot outlive its `nvmlShutdown`.
@@ -177,31 +181,6 @@ macro_rules! required {
     };
 }
 
-/// Keeps the shared object that contains this code mapped for the life of the process.
-pub(crate) fn pin_this_object() {
-    let mut info = libc::Dl_info {
-        dli_fname: std::ptr::null(),
-        dli_fbase: std::ptr::null_mut(),
-        dli_sname: std::ptr::null(),
-        dli_saddr: std::ptr::null_mut(),
-    };
-    let here = pin_this_object as *const () as *const c_void;
-    // SAFETY: dladdr only inspects the loaded-object list and fills `info`.
-    let found = unsafe { libc::dladdr(here, &mut info) };
-    if found == 0 || info.dli_fname.is_null() {
-        return;
-    }
-    // SAFETY: `dli_fname` is the NUL-terminated path of an object that is loaded right now;
-    // RTLD_NOLOAD makes this take a reference without loading anything, and RTLD_NODELETE keeps
-    // the object mapped even after every dlclose. The handle is deliberately never closed.
-    unsafe {
-        libc::dlopen(
-            info.dli_fname,
-            libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
-        );
-    }
-}
-
 impl Nvml {
     /// Loads `library` (`RTLD_NOW | RTLD_LOCAL`), resolves the functions we use and runs
     /// `nvmlInit_v2`, waiting at most `init_timeout` for it (see the module docs).
@@ -215,11 +194,8 @@ impl Nvml {
         }
         match Self::resolve(lib) {
             Ok((init, api)) => Self::init(lib, init, api, init_timeout),
-            Err(e) => {
-                // SAFETY: `lib` came from dlopen above and no pointer into it is kept.
-                unsafe { libc::dlclose(lib) };
-                Err(format!("{library}: {e}"))
-            }
+            // Never dlclose libnvidia-ml (module docs).
+            Err(e) => Err(format!("{library}: {e}")),
         }
     }
 
@@ -252,7 +228,7 @@ impl Nvml {
             .stack_size(8 << 20)
             .spawn(move || {
                 // SAFETY: nvmlInit_v2 takes no arguments; the library stays loaded for as long
-                // as this thread can run (closed only after a successful receive below, or never).
+                // as this process runs (it is never closed: module docs).
                 let rc = unsafe { init() };
                 if tx.send(rc).is_err() && rc == NVML_SUCCESS {
                     // Nobody waits any more (timed out): undo our initialisation.
@@ -260,35 +236,34 @@ impl Nvml {
                     unsafe { shutdown() };
                 }
             });
-        let close = |lib: *mut c_void| {
-            // SAFETY: `lib` came from dlopen, no thread runs in it (the init thread has
-            // returned) and no pointer into it survives this function.
-            unsafe { libc::dlclose(lib) };
+        // On errors `lib` stays loaded, like on success (module docs).
+        let thread = match spawned {
+            Ok(thread) => thread,
+            Err(e) => return Err(format!("cannot start a thread for nvmlInit_v2: {e}")),
         };
-        if let Err(e) = spawned {
-            close(lib);
-            return Err(format!("cannot start a thread for nvmlInit_v2: {e}"));
+        let answer = rx.recv_timeout(timeout);
+        if answer == Err(mpsc::RecvTimeoutError::Timeout) {
+            // Leak the thread (dropping its handle detaches it) and pin this code (module
+            // docs).
+            drop(thread);
+            super::dso::pin_this_object();
+        } else {
+            // It has sent its answer (or died): it returns at once; join it so no thread of
+            // ours outlives this call.
+            let _ = thread.join();
         }
-        match rx.recv_timeout(timeout) {
+        match answer {
             Ok(NVML_SUCCESS) => Ok(Nvml { lib, api }),
-            Ok(code) => {
-                close(lib);
-                Err(NvmlError {
-                    call: "nvmlInit_v2",
-                    code,
-                }
-                .to_string())
+            Ok(code) => Err(NvmlError {
+                call: "nvmlInit_v2",
+                code,
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                // Leak `lib` and the thread (module docs).
-                pin_this_object();
-                Err(format!(
-                    "nvmlInit_v2 did not return within {:.1} s; GPU energy not measured",
-                    timeout.as_secs_f64()
-                ))
-            }
+            .to_string()),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
+                "nvmlInit_v2 did not return within {:.1} s; GPU energy not measured",
+                timeout.as_secs_f64()
+            )),
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                close(lib);
                 Err("nvmlInit_v2 thread ended without an answer".to_owned())
             }
         }
@@ -427,9 +402,7 @@ impl Nvml {
 
 impl Drop for Nvml {
     fn drop(&mut self) {
-        // The library is shut down but never unloaded: libnvidia-ml may keep helper threads or
-        // thread-local destructors, and unmapping it inside a long-lived multithreaded
-        // slurmstepd would leave them pointing at nothing. One mapping per process is the cost.
+        // The library is shut down but never unloaded (module docs).
         // SAFETY: NVML was initialised by `open`; no Device outlives `self` (lifetime-bound).
         unsafe { (self.api.shutdown)() };
     }

@@ -6,6 +6,7 @@
 //! user-controlled text is ever read as a printf format.
 
 use std::ffi::{c_char, c_void, CStr, CString};
+use std::io::Write;
 use std::sync::OnceLock;
 
 type LogFn = unsafe extern "C" fn(fmt: *const c_char, ...);
@@ -20,7 +21,6 @@ struct SlurmApi {
     error: Option<LogFn>,
     verbose: Option<LogFn>,
     debug: Option<LogFn>,
-    spank_log: Option<LogFn>,
     xstrdup: Option<XstrdupFn>,
     xstrcat: Option<XstrcatFn>,
     xfree: Option<XfreeFn>,
@@ -52,7 +52,6 @@ fn api() -> &'static SlurmApi {
         error: resolve!(c"slurm_error", LogFn),
         verbose: resolve!(c"slurm_verbose", LogFn),
         debug: resolve!(c"slurm_debug", LogFn),
-        spank_log: resolve!(c"slurm_spank_log", LogFn),
         xstrdup: resolve!(c"slurm_xstrdup", XstrdupFn),
         xstrcat: resolve!(c"slurm_xstrcat", XstrcatFn),
         xfree: resolve!(c"slurm_xfree", XfreeFn),
@@ -66,8 +65,6 @@ pub enum Level {
     Info,
     Verbose,
     Debug,
-    /// `slurm_spank_log`: shown to the user on the client's stderr.
-    User,
 }
 
 /// A C string for Slurm: interior NULs (which C would silently truncate at) become '?'.
@@ -83,7 +80,6 @@ pub fn log(level: Level, msg: &str) {
         Level::Info => api.info,
         Level::Verbose => api.verbose,
         Level::Debug => api.debug,
-        Level::User => api.spank_log,
     };
     match f {
         Some(f) => {
@@ -92,7 +88,11 @@ pub fn log(level: Level, msg: &str) {
             // and the single vararg is a valid NUL-terminated string that outlives the call.
             unsafe { f(c"%s".as_ptr(), msg.as_ptr()) }
         }
-        None => eprintln!("{msg}"),
+        // Outside Slurm (unit tests, the CLI). Never eprintln!, which panics when stderr is
+        // gone: this runs in the guard's error path, where a second panic aborts the host.
+        None => {
+            let _ = writeln!(std::io::stderr(), "{msg}");
+        }
     }
 }
 
@@ -112,6 +112,16 @@ pub fn debug(msg: &str) {
 /// Slurm's allocator is not present in this process (we are not inside a Slurm daemon or client).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NoSlurmAllocator;
+
+/// Whether this process has all of Slurm's allocator functions rci uses (checked before writing
+/// anything into a job descriptor, and by job_submit's `init()`).
+pub fn allocator_available() -> Result<(), NoSlurmAllocator> {
+    let api = api();
+    match (api.xstrdup, api.xstrcat, api.xfree) {
+        (Some(_), Some(_), Some(_)) => Ok(()),
+        _ => Err(NoSlurmAllocator),
+    }
+}
 
 /// Copies `text` into memory from Slurm's allocator.
 pub fn xstrdup(text: &str) -> Result<*mut c_char, NoSlurmAllocator> {
