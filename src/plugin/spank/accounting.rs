@@ -37,7 +37,8 @@ use crate::ffi::spank::Spank;
 use crate::ffi::sys;
 use crate::gpu::gres_conf::{self, AutoDetect};
 use crate::gpu::resolve::{self, NodeGpus, Resolution, StepGpuEnv, StepKind};
-use crate::plugin::spank::config::{short_hostname, uuid_fallback, SpankConfig};
+use crate::plugin::spank::config::{short_hostname, SpankConfig};
+use crate::plugin::spank::nvml_uuids::uuid_fallback;
 
 /// The job being measured by this slurmstepd. Taken (swapped out) exactly once at exit; an
 /// ArcSwap cannot be poisoned by a panic.

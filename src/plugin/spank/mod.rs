@@ -8,6 +8,7 @@
 
 pub mod accounting;
 pub mod config;
+pub mod nvml_uuids;
 
 use std::ffi::c_int;
 use std::sync::Arc;
@@ -89,7 +90,7 @@ pub fn init_post_opt(sp: &Spank<'_>, args: &[String]) -> c_int {
         crate::plugin::spank::accounting::note_step(sp, cfg);
         if cfg.container.enabled {
             // Tasks fork from here: anything NVML has to say is asked now, in slurmstepd.
-            if let Some(uuids) = crate::plugin::spank::config::nvml_uuids(cfg) {
+            if let Some(uuids) = crate::plugin::spank::nvml_uuids::nvml_uuids(cfg) {
                 uuids.warm_up_if_needed(cfg, &crate::plugin::spank::accounting::node_name(sp));
             }
         }
@@ -122,7 +123,7 @@ pub fn task_init(sp: &Spank<'_>, args: &[String]) -> c_int {
     let step_id = sp.step_id().unwrap_or(0);
     let step = StepKind::from_step_id(step_id);
     let node = crate::plugin::spank::accounting::node_name(sp);
-    let fallback = crate::plugin::spank::config::forked_child_uuid_fallback(cfg);
+    let fallback = crate::plugin::spank::nvml_uuids::forked_child_uuid_fallback(cfg);
     let plan = plan_for_step(
         container,
         step,
