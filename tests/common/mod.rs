@@ -174,16 +174,6 @@ pub fn slurm_at_least(major: u32, minor: u32) -> bool {
     (ma, mi) >= (major, minor)
 }
 
-/// What a user sees when job_modify rejects an update: 22.05 has no err_msg for job_modify
-/// (Slurm prints the code's text); from 23.02 on, rci's own message.
-pub fn modify_rejection_shown(rci_message: &str) -> String {
-    if slurm_at_least(23, 2) {
-        rci_message.to_owned()
-    } else {
-        "Access/permission denied".to_owned()
-    }
-}
-
 /// The UUID the fake driver tree reports for the GPU with this minor number.
 pub fn fake_gpu_uuid(minor: u32) -> String {
     format!("GPU-00000000-1111-4000-8000-0000000000{minor:02}")
