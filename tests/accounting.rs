@@ -929,6 +929,10 @@ fn every_job_of_an_unprivileged_user_gets_a_complete_record() {
             })
             .unwrap_or_default()
     };
+    // A record is written just before its notes are consumed: give the last extern steps a
+    // moment to finish.
+    let consumed = || notes_of_these_jobs().iter().all(|(_, len)| *len == 0);
+    wait_until(Duration::from_secs(30), consumed);
     let non_empty: Vec<(String, u64)> = notes_of_these_jobs()
         .into_iter()
         .filter(|(_, len)| *len > 0)
@@ -937,6 +941,7 @@ fn every_job_of_an_unprivileged_user_gets_a_complete_record() {
         let (id, _, _) = c.sbatch(&["-p", partition, "--wrap=true"], "").unwrap();
         c.wait_job_done(id, JOB_TIMEOUT);
     }
+    wait_until(Duration::from_secs(10), || notes_of_these_jobs().is_empty());
     let left = notes_of_these_jobs();
     let errors: Vec<String> = ["cpu01", "gpu01"]
         .iter()

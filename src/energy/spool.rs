@@ -190,6 +190,17 @@ impl SpoolFile {
 /// blocking, and checks it is a regular file with one link, owned by `expected_owner`. `what`
 /// names it in messages.
 pub(crate) fn open_checked(path: &Path, expected_owner: u32, what: &str) -> Result<File, String> {
+    open_checked_or_unlinked(path, expected_owner, what)?
+        .ok_or_else(|| format!("{what} {} has 0 links; refusing it", path.display()))
+}
+
+/// [`open_checked`], but `Ok(None)` when the file was removed between the open and the check
+/// (no link left): the caller may simply open the path again.
+pub(crate) fn open_checked_or_unlinked(
+    path: &Path,
+    expected_owner: u32,
+    what: &str,
+) -> Result<Option<File>, String> {
     let show = path.display();
     let file = OpenOptions::new()
         .read(true)
@@ -205,6 +216,9 @@ pub(crate) fn open_checked(path: &Path, expected_owner: u32, what: &str) -> Resu
     if !meta.is_file() {
         return Err(format!("{what} {show} is not a regular file; refusing it"));
     }
+    if meta.nlink() == 0 {
+        return Ok(None);
+    }
     if meta.nlink() != 1 {
         return Err(format!(
             "{what} {show} has {} links; refusing it",
@@ -217,7 +231,7 @@ pub(crate) fn open_checked(path: &Path, expected_owner: u32, what: &str) -> Resu
             meta.uid()
         ));
     }
-    Ok(file)
+    Ok(Some(file))
 }
 
 /// Appends one JSON line (`line` without the trailing newline) to `<dir>/<file_name>`, applying

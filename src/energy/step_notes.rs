@@ -268,6 +268,40 @@ impl JobNotes {
         Ok(JobNotes { file, path })
     }
 
+    /// Opens the file like [`JobNotes::open`] and takes a shared lock on it, making sure it is
+    /// still the file at its path: [`remove_leftovers`] of another job may have removed it as
+    /// an empty leftover just before. A shared lock keeps it from doing so while held (it
+    /// removes only files it can lock exclusively).
+    fn open_locked(
+        spool: &Path,
+        owner: u32,
+        node: &str,
+        job_id: u32,
+        uid: u32,
+    ) -> Result<JobNotes, String> {
+        let dir = notes_dir(spool, owner)?;
+        let path = dir.join(notes_file_name(node, job_id, uid));
+        for _ in 0..5 {
+            let Some(file) =
+                crate::energy::spool::open_checked_or_unlinked(&path, owner, "step notes file")?
+            else {
+                continue;
+            };
+            file.lock_shared()
+                .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+            let notes = JobNotes {
+                file,
+                path: path.clone(),
+            };
+            if notes.still_at_path() {
+                return Ok(notes);
+            }
+        }
+        Err(format!(
+            "step notes of job {job_id}: the file keeps being replaced; given up"
+        ))
+    }
+
     /// Opens the file like [`JobNotes::open`] and marks it as belonging to a live job: the
     /// extern step holds this until the job ends. If another job's extern step removed the
     /// file as empty between the open and the lock, the new file at the path is taken instead.
@@ -278,19 +312,7 @@ impl JobNotes {
         job_id: u32,
         uid: u32,
     ) -> Result<JobNotes, String> {
-        for _ in 0..3 {
-            let notes = JobNotes::open(spool, owner, node, job_id, uid)?;
-            notes
-                .file
-                .lock_shared()
-                .map_err(|e| format!("cannot lock {}: {e}", notes.path.display()))?;
-            if notes.still_at_path() {
-                return Ok(notes);
-            }
-        }
-        Err(format!(
-            "step notes of job {job_id}: the file keeps being replaced; not held"
-        ))
+        Self::open_locked(spool, owner, node, job_id, uid)
     }
 
     /// Whether the open file is still the one at its path (not removed or replaced).
@@ -391,19 +413,9 @@ pub fn write_note(
     note: &StepNote,
 ) -> Result<bool, String> {
     // Two steps starting at the same moment may both write: harmless, merge() takes the first.
-    // If the file was removed as an empty leftover between our open and our write (another
-    // job's extern step starting), the note went nowhere: write it again into the new file.
-    for _ in 0..3 {
-        let mut notes = JobNotes::open(spool, owner, node, note.job_id, uid)?;
-        let written = notes.append(note)?;
-        if notes.still_at_path() {
-            return Ok(written);
-        }
-    }
-    Err(format!(
-        "step notes of job {}: the file keeps being replaced; note not written",
-        note.job_id
-    ))
+    // The shared lock (held until `notes` is dropped) keeps another job's extern step from
+    // removing the file as an empty leftover while we write.
+    JobNotes::open_locked(spool, owner, node, note.job_id, uid)?.append(note)
 }
 
 /// Removes this node's notes files that no live job holds ([`JobNotes::open_held`]) and that
@@ -436,15 +448,23 @@ pub fn remove_leftovers(spool: &Path, node: &str, now: SystemTime) -> Vec<String
             continue;
         }
         let path = entry.path();
-        let unheld = OpenOptions::new()
+        // Only a file nobody holds: no live extern step, no step writing right now (both hold a
+        // shared lock). The size is read again under the lock: a note may have come meanwhile.
+        let Ok(file) = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&path)
-            .is_ok_and(|f| f.try_lock().is_ok());
-        if !unheld {
+        else {
+            continue;
+        };
+        if file.try_lock().is_err() {
             continue;
         }
-        if meta.len() > 0 {
+        let len = file.metadata().map(|m| m.len()).unwrap_or(1);
+        if !(old || len == 0) {
+            continue;
+        }
+        if len > 0 {
             messages.push(format!(
                 "{}: notes of a job whose extern step ended without a record; removed",
                 path.display()
