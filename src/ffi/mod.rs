@@ -12,6 +12,7 @@ pub mod dso;
 pub mod guard;
 pub mod job_submit;
 pub mod nvml;
+pub mod passwd;
 pub mod slurm;
 pub mod spank;
 pub mod sys;
