@@ -4,11 +4,8 @@
 //! under the job and node write locks, so everything here copies what it needs, asks the pure
 //! policy, writes back with Slurm's allocator and returns; no I/O besides logging.
 
-use std::collections::HashMap;
+use super::passwd::cached_user_name;
 use std::ffi::{c_char, c_int};
-use std::sync::LazyLock;
-
-use arc_swap::ArcSwap;
 
 use super::slurm::{self, append_string, replace_string, string_from};
 use super::sys::{self, job_desc_msg_t};
@@ -33,57 +30,6 @@ fn time_limit(v: u32) -> TimeLimit {
         sys::NO_VAL => TimeLimit::Unset,
         sys::INFINITE => TimeLimit::Infinite,
         m => TimeLimit::Minutes(m),
-    }
-}
-
-/// uid → name answers already found. job_submit runs under slurmctld's locks, where a
-/// passwd lookup (LDAP/SSSD behind NSS) is the one thing that could take long; a submission
-/// from a known uid costs a hash lookup instead. Entries live until the map reaches
-/// [`USER_CACHE_MAX`], then it starts over (users renamed rarely; a restart refreshes all).
-static USER_CACHE: LazyLock<ArcSwap<HashMap<u32, String>>> =
-    LazyLock::new(|| ArcSwap::from_pointee(HashMap::new()));
-const USER_CACHE_MAX: usize = 50_000;
-
-/// [`user_name`] through [`USER_CACHE`]; lock-free for readers, safe under concurrent calls.
-pub fn cached_user_name(uid: u32) -> Option<String> {
-    if let Some(hit) = USER_CACHE.load().get(&uid) {
-        return Some(hit.clone());
-    }
-    // A failed lookup is not cached: it may be an NSS hiccup (sssd/LDAP timeout), and a cached
-    // "no name" would silently drop the user's exemptions until slurmctld restarts.
-    let name = user_name(uid)?;
-    USER_CACHE.rcu(|map| {
-        let mut map = if map.len() >= USER_CACHE_MAX {
-            HashMap::new()
-        } else {
-            HashMap::clone(map)
-        };
-        map.insert(uid, name.clone());
-        map
-    });
-    Some(name)
-}
-
-/// The user name for a uid, through the system's passwd database (getpwuid_r).
-pub fn user_name(uid: u32) -> Option<String> {
-    let mut buf = vec![0 as c_char; 1024];
-    loop {
-        // SAFETY: all-zero bytes are a valid `passwd` (null pointers, zero ids); getpwuid_r only
-        // writes through the pointers we pass, which are valid for the sizes given.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: see above; `buf` outlives the call and its length is passed.
-        let rc =
-            unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        if rc != 0 || result.is_null() {
-            return None;
-        }
-        // SAFETY: on success pw_name points into `buf`, NUL-terminated, still alive here.
-        return unsafe { string_from(pwd.pw_name) };
     }
 }
 
@@ -604,7 +550,7 @@ mod tests {
 
     #[test]
     fn root_user_name_resolves() {
-        assert_eq!(user_name(0).as_deref(), Some("root"));
+        assert_eq!(super::super::passwd::user_name(0).as_deref(), Some("root"));
         assert_eq!(cached_user_name(0).as_deref(), Some("root"));
         assert_eq!(cached_user_name(0).as_deref(), Some("root"));
         assert_eq!(cached_user_name(u32::MAX - 7), None);

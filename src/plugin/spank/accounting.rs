@@ -209,7 +209,7 @@ pub fn start(sp: &Spank<'_>, cfg: &SpankConfig) {
         het_job_id: None,
         het_job_offset: None,
         job_name: sp.getenv("SLURM_JOB_NAME").unwrap_or_default(),
-        user: crate::ffi::job_submit::user_name(uid).unwrap_or_else(|| uid.to_string()),
+        user: crate::ffi::passwd::user_name(uid).unwrap_or_else(|| uid.to_string()),
         uid,
         account: sp.getenv("SLURM_JOB_ACCOUNT").unwrap_or_default(),
         partition: sp.getenv("SLURM_JOB_PARTITION").unwrap_or_default(),
