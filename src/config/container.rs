@@ -113,6 +113,17 @@ impl Default for ContainerConfig {
 }
 
 impl ContainerConfig {
+    /// The keys [`ContainerConfig::set_key`] takes, as the README spells them.
+    pub const KEYS: &'static [&'static str] = &[
+        "ContainerGpuEnv",
+        "ContainerEnv",
+        "ContainerCdiVariable",
+        "NvidiaDriverCapabilities",
+        "GresConf",
+        "NvidiaProcRoot",
+        "DevRoot",
+    ];
+
     /// Applies one rci.conf setting. `None`: not a key of this section; `Some(Err)`: the value
     /// is invalid (the message names the key).
     pub fn set_key(&mut self, key_lowercase: &str, value: &str) -> Option<Result<(), String>> {

@@ -179,6 +179,26 @@ fn non_empty(value: &str) -> Result<String, String> {
 }
 
 impl EnergyConfig {
+    /// The keys [`EnergyConfig::set_key`] takes, as the README spells them.
+    pub const KEYS: &'static [&'static str] = &[
+        "Accounting",
+        "AccountingSpool",
+        "Syslog",
+        "SyslogFacility",
+        "SyslogSocket",
+        "Cluster",
+        "Pue",
+        "CarbonIntensity",
+        "EnergyPrice",
+        "CpuHourPrice",
+        "GpuHourPrice",
+        "Currency",
+        "SysfsRoot",
+        "NvmlLibrary",
+        "RaplSampleInterval",
+        "Attribution",
+    ];
+
     /// Applies one `Key=value` of rci.conf. `key` is lower-case. `None`: not an energy key;
     /// `Some(Err(_))`: an energy key with a bad value (the setting is left unchanged).
     pub fn set_key(&mut self, key: &str, value: &str) -> Option<Result<(), String>> {

@@ -432,7 +432,7 @@ fn quote_if_needed(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parser::{edit_distance, EXTENSION_KEYS};
+    use super::parser::{edit_distance, extension_keys};
     use super::*;
     use std::sync::Mutex;
 
@@ -539,7 +539,7 @@ UpdateMaxTime=2-00:00:00
     #[test]
     fn extension_keys_are_known_to_their_sections_and_suggested() {
         let mut cfg = Config::default();
-        for key in EXTENSION_KEYS {
+        for key in extension_keys() {
             assert!(
                 cfg.set_extension_key(&key.to_ascii_lowercase(), "x")
                     .is_some(),

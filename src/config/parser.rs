@@ -1,5 +1,7 @@
 //! rci.conf pairs into a [`Config`]: global keys, `Kind=` and `KindRule=` lines, the sections' extension keys, "did you mean".
 
+use super::container::ContainerConfig;
+use super::energy::EnergyConfig;
 use super::lexer::*;
 use super::*;
 
@@ -19,32 +21,14 @@ pub(super) const GLOBAL_KEYS: &[&str] = &[
     "KindRule",
 ];
 
-/// Keys of the container and energy sections (parsed by their modules), for "did you mean".
-pub(super) const EXTENSION_KEYS: &[&str] = &[
-    "ContainerGpuEnv",
-    "ContainerEnv",
-    "ContainerCdiVariable",
-    "NvidiaDriverCapabilities",
-    "GresConf",
-    "NvidiaProcRoot",
-    "DevRoot",
-    "Accounting",
-    "AccountingSpool",
-    "Syslog",
-    "SyslogFacility",
-    "SyslogSocket",
-    "Cluster",
-    "Pue",
-    "CarbonIntensity",
-    "EnergyPrice",
-    "CpuHourPrice",
-    "GpuHourPrice",
-    "Currency",
-    "SysfsRoot",
-    "NvmlLibrary",
-    "RaplSampleInterval",
-    "Attribution",
-];
+/// Keys of the container and energy sections (each section lists its own, beside its parser),
+/// for "did you mean".
+pub(super) fn extension_keys() -> impl Iterator<Item = &'static str> {
+    ContainerConfig::KEYS
+        .iter()
+        .chain(EnergyConfig::KEYS)
+        .copied()
+}
 
 pub(super) const KIND_KEYS: &[&str] = &[
     "DefaultTime",
@@ -147,8 +131,11 @@ impl Parser {
                 return match self.cfg.set_extension_key(&lower, value) {
                     Some(result) => result.map_err(|e| format!("{key}: {e}")),
                     None => {
-                        let known: Vec<&str> =
-                            GLOBAL_KEYS.iter().chain(EXTENSION_KEYS).copied().collect();
+                        let known: Vec<&str> = GLOBAL_KEYS
+                            .iter()
+                            .copied()
+                            .chain(extension_keys())
+                            .collect();
                         Err(unknown_key(key, &known))
                     }
                 };
