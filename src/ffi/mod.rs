@@ -1,8 +1,14 @@
 //! Every line of rci that touches C lives under this module.
 //!
-//! - [`sys`]: bindgen's output for `include/rci_slurm.h` (types, constants, SPANK functions).
+//! - [`sys`]: bindgen's output for `include/rci_slurm.h` (types and constants; no functions).
 //! - [`slurm`]: Slurm's logging and allocator, looked up in the host process at run time.
-//! - [`nvml`]: NVIDIA's management library, dlopen'ed for GPU energy.
+//! - [`guard`]: the one guard every exported function runs through (no unwinding into C).
+//! - [`job_submit`]: job_desc ⇄ [`crate::job::JobRequest`] and the `job_submit_plugin!` export
+//!   macro; [`spank`]: the SPANK handle (`Spank<'cb>`) and the `spank_plugin!` export macro. Both
+//!   macros are given their handlers by path: this module never names the layers above it.
+//! - [`passwd`]: uid → user name (getpwuid_r) and job_submit's cache of it.
+//! - [`nvml`]: NVIDIA's management library, dlopen'ed for GPU energy; [`dso`]: keeping this
+//!   shared object mapped where a thread or hook of ours may outlive a dlclose.
 //!
 //! Functions from libslurmfull are resolved with `dlsym(RTLD_DEFAULT, …)` rather than linked: the
 //! plugins never link `-lslurm`, the same code runs in every host process (slurmctld, slurmstepd,
