@@ -39,6 +39,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ffi",
         ],
     ),
+    // `rci doctor` asks NVML, reads plugins' plugin_version and free space: the ffi layer.
     (
         "cli",
         &[
@@ -50,6 +51,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "policy",
             "gpu",
             "energy",
+            "ffi",
         ],
     ),
 ];

@@ -22,6 +22,9 @@ fn main() {
             explain::run_check_config(rest, &env, &mut out, &mut err)
         }
         Some((cmd, rest)) if cmd == "report" => rci::cli::report::cli_main(rest),
+        Some((cmd, rest)) if cmd == "doctor" => {
+            rci::cli::doctor::run_doctor(rest, &env.default_config, &mut out, &mut err)
+        }
         Some((cmd, _)) if cmd == "-h" || cmd == "--help" || cmd == "help" => {
             println!("{USAGE}");
             0

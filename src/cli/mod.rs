@@ -2,9 +2,11 @@
 //!
 //! - [`explain`]: `rci explain` (sbatch-style arguments, parsed in `sbatch_args`, → the plugin's
 //!   decision) and `rci check-config` (in `check_config`);
-//! - [`report`]: `rci report` over energy records.
+//! - [`report`]: `rci report` over energy records;
+//! - [`doctor`]: `rci doctor`, the node check after installing.
 
 mod check_config;
+pub mod doctor;
 pub mod explain;
 pub mod report;
 mod sbatch_args;

@@ -28,7 +28,7 @@ mod lexer;
 mod parser;
 pub mod paths;
 mod reload;
-mod slurm_conf;
+pub mod slurm_conf;
 
 pub use error::{ConfigError, ConfigIssue};
 use parser::Parser;

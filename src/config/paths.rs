@@ -25,6 +25,14 @@ pub fn rci_conf_path(explicit: Option<&str>, env: impl Fn(&str) -> Option<String
         .join("rci.conf")
 }
 
+/// This host's short name (for when SLURMD_NODENAME is not in a step's environment, and for
+/// `rci doctor`).
+pub fn short_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().split('.').next().unwrap_or("").to_owned())
+        .unwrap_or_default()
+}
+
 /// The process environment, for [`rci_conf_path`].
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()

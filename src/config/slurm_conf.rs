@@ -34,3 +34,57 @@ pub fn default_partition_from_slurm_conf(text: &str) -> Option<String> {
     }
     found
 }
+
+/// The value of a plain `Key=value` setting in slurm.conf text (case-insensitive key; the last
+/// one wins, as in slurmctld). Lines describing nodes, partitions and the like are skipped:
+/// their keys belong to that record. `Include` files are not followed.
+pub fn setting(text: &str, key: &str) -> Option<String> {
+    settings(text, key).pop()
+}
+
+/// Every value of a setting that may be given more than once (`SlurmctldHost`), in file order.
+pub fn settings(text: &str, key: &str) -> Vec<String> {
+    const RECORDS: &[&str] = &[
+        "nodename",
+        "partitionname",
+        "nodeset",
+        "frontendname",
+        "downnodes",
+        "switchname",
+    ];
+    let mut found = Vec::new();
+    for (_, line) in logical_lines(text) {
+        let Ok(pairs) = tokenize(&line) else { continue };
+        let Some((first_key, _)) = pairs.first() else {
+            continue;
+        };
+        if RECORDS.contains(&first_key.to_ascii_lowercase().as_str()) {
+            continue;
+        }
+        found.extend(
+            pairs
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v.clone()),
+        );
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_read_case_insensitively_and_the_last_wins() {
+        let text = "PrologFlags=Alloc\nNodeName=n1 PrologFlags=x CPUs=4\n\
+                    prologflags=Alloc,Contain\nPluginDir=/a:/b # comment\n";
+        assert_eq!(
+            setting(text, "PrologFlags").as_deref(),
+            Some("Alloc,Contain")
+        );
+        assert_eq!(setting(text, "plugindir").as_deref(), Some("/a:/b"));
+        assert_eq!(setting(text, "CPUs"), None);
+        assert_eq!(setting(text, "JobSubmitPlugins"), None);
+    }
+}

@@ -87,7 +87,22 @@ enum ZoneState {
 struct Zone {
     domain: String,
     in_total: bool,
+    /// The zone's sysfs directory (`None` for the stand-in of a node without zones).
+    dir: Option<PathBuf>,
     state: ZoneState,
+}
+
+/// One zone as [`RaplMeter::zones`] describes it, for `rci doctor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneInfo {
+    /// Our domain name (`cpu-package-0`, `dram-0`, …).
+    pub domain: String,
+    /// The zone's sysfs directory, when there is a zone.
+    pub dir: Option<PathBuf>,
+    /// `max_energy_range_uj`: the counter wraps after this many µJ.
+    pub max_range_uj: Option<u64>,
+    /// Why the zone cannot be counted.
+    pub unavailable: Option<String>,
 }
 
 /// Counts energy of every RAPL zone of the node. Call [`sample_once`](Self::sample_once) at an
@@ -238,6 +253,7 @@ impl RaplMeter {
             zones.push(Zone {
                 domain,
                 in_total,
+                dir: Some(dir.clone()),
                 state: open_counter(dir),
             });
         }
@@ -255,6 +271,7 @@ impl RaplMeter {
             zones: vec![Zone {
                 domain: "cpu".to_owned(),
                 in_total: true,
+                dir: None,
                 state: ZoneState::Unavailable(reason),
             }],
         }
@@ -270,6 +287,25 @@ impl RaplMeter {
             })
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// Every zone found, with its wrap range or why it cannot be read.
+    pub fn zones(&self) -> Vec<ZoneInfo> {
+        self.zones
+            .iter()
+            .map(|z| ZoneInfo {
+                domain: z.domain.clone(),
+                dir: z.dir.clone(),
+                max_range_uj: match &z.state {
+                    ZoneState::Counting(c) => Some(c.max_range_uj),
+                    ZoneState::Unavailable(_) => None,
+                },
+                unavailable: match &z.state {
+                    ZoneState::Counting(_) => None,
+                    ZoneState::Unavailable(why) => Some(why.clone()),
+                },
+            })
+            .collect()
     }
 
     /// Reads every counter once and accumulates the energy since the previous reading.

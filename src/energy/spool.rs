@@ -81,6 +81,13 @@ pub fn ensure_dir(dir: &Path, expected_owner: u32) -> Result<(), String> {
         Err(e) => return Err(format!("cannot inspect spool directory {show}: {e}")),
         Ok(_) => {}
     }
+    check_dir(dir, expected_owner)
+}
+
+/// Checks that an existing `dir` is a safe spool directory: a real directory (not a symlink),
+/// owned by `expected_owner`, not group- or world-writable.
+pub fn check_dir(dir: &Path, expected_owner: u32) -> Result<(), String> {
+    let show = dir.display();
     let meta = fs::symlink_metadata(dir)
         .map_err(|e| format!("cannot inspect spool directory {show}: {e}"))?;
     if meta.file_type().is_symlink() {

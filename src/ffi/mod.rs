@@ -8,7 +8,8 @@
 //!   macros are given their handlers by path: this module never names the layers above it.
 //! - [`passwd`]: uid → user name (getpwuid_r) and job_submit's cache of it.
 //! - [`nvml`]: NVIDIA's management library, dlopen'ed for GPU energy; [`dso`]: keeping this
-//!   shared object mapped where a thread or hook of ours may outlive a dlclose.
+//!   shared object mapped where a thread or hook of ours may outlive a dlclose, and reading a
+//!   plugin's `plugin_version`; [`statvfs`]: free space on a filesystem.
 //!
 //! Functions from libslurmfull are resolved with `dlsym(RTLD_DEFAULT, …)` rather than linked: the
 //! plugins never link `-lslurm`, the same code runs in every host process (slurmctld, slurmstepd,
@@ -21,6 +22,7 @@ pub mod nvml;
 pub mod passwd;
 pub mod slurm;
 pub mod spank;
+pub mod statvfs;
 pub mod sys;
 
 /// `SLURM_VERSION_NUMBER` of the headers we were built against; Slurm refuses to load a plugin

@@ -36,6 +36,9 @@ type GetStringFn = unsafe extern "C" fn(RawDevice, *mut c_char, c_uint) -> Ret;
 type GetMinorFn = unsafe extern "C" fn(RawDevice, *mut c_uint) -> Ret;
 type GetEnergyFn = unsafe extern "C" fn(RawDevice, *mut c_ulonglong) -> Ret;
 type GetUtilizationFn = unsafe extern "C" fn(RawDevice, *mut Utilization) -> Ret;
+type SystemStringFn = unsafe extern "C" fn(*mut c_char, c_uint) -> Ret;
+type GetPciInfoFn = unsafe extern "C" fn(RawDevice, *mut PciInfo) -> Ret;
+type GetMigModeFn = unsafe extern "C" fn(RawDevice, *mut c_uint, *mut c_uint) -> Ret;
 
 /// `NVML_DEVICE_UUID_V2_BUFFER_SIZE` and `NVML_DEVICE_NAME_V2_BUFFER_SIZE`.
 const STRING_BUFFER: usize = 96;
@@ -53,6 +56,30 @@ pub struct Utilization {
     pub gpu: c_uint,
     /// Percent of time device memory was read or written.
     pub memory: c_uint,
+}
+
+/// `nvmlPciInfo_t` (as `nvmlDeviceGetPciInfo_v3` fills it).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+// Only `bus_id` is read; the other fields give the struct NVML's layout.
+#[allow(dead_code)]
+struct PciInfo {
+    bus_id_legacy: [c_char; 16],
+    domain: c_uint,
+    bus: c_uint,
+    device: c_uint,
+    pci_device_id: c_uint,
+    pci_sub_system_id: c_uint,
+    bus_id: [c_char; 32],
+}
+
+/// `nvmlDeviceGetMigMode`: the mode in force and the one applied at the next GPU reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigMode {
+    /// MIG is on now.
+    pub current: bool,
+    /// MIG will be on after the next reset.
+    pub pending: bool,
 }
 
 /// An NVML call that did not return `NVML_SUCCESS`.
@@ -132,6 +159,10 @@ struct Api {
     get_minor: GetMinorFn,
     get_energy: GetEnergyFn,
     get_utilization: Option<GetUtilizationFn>,
+    // Only `rci doctor` asks for these; a library without them still measures energy.
+    get_driver_version: Option<SystemStringFn>,
+    get_pci_info: Option<GetPciInfoFn>,
+    get_mig_mode: Option<GetMigModeFn>,
 }
 
 /// An initialised NVML. Dropping it calls `nvmlShutdown` and closes the library.
@@ -168,6 +199,15 @@ fn symbol(lib: *mut c_void, name: &CStr) -> Option<*mut c_void> {
     // SAFETY: `lib` is a live handle from dlopen and `name` is NUL-terminated.
     let p = unsafe { libc::dlsym(lib, name.as_ptr()) };
     (!p.is_null()).then_some(p)
+}
+
+macro_rules! optional {
+    ($lib:expr, $name:literal, $ty:ty) => {
+        symbol($lib, $name).map(|p| {
+            // SAFETY: as in `required!`: nvml.h's signature for this function.
+            unsafe { std::mem::transmute::<*mut c_void, $ty>(p) }
+        })
+    };
 }
 
 macro_rules! required {
@@ -210,10 +250,10 @@ impl Nvml {
             get_name: required!(lib, c"nvmlDeviceGetName", GetStringFn),
             get_minor: required!(lib, c"nvmlDeviceGetMinorNumber", GetMinorFn),
             get_energy: required!(lib, c"nvmlDeviceGetTotalEnergyConsumption", GetEnergyFn),
-            get_utilization: symbol(lib, c"nvmlDeviceGetUtilizationRates").map(|p| {
-                // SAFETY: as in `required!`: nvml.h's signature for this function.
-                unsafe { std::mem::transmute::<*mut c_void, GetUtilizationFn>(p) }
-            }),
+            get_utilization: optional!(lib, c"nvmlDeviceGetUtilizationRates", GetUtilizationFn),
+            get_driver_version: optional!(lib, c"nvmlSystemGetDriverVersion", SystemStringFn),
+            get_pci_info: optional!(lib, c"nvmlDeviceGetPciInfo_v3", GetPciInfoFn),
+            get_mig_mode: optional!(lib, c"nvmlDeviceGetMigMode", GetMigModeFn),
         };
         Ok((init, api))
     }
@@ -348,11 +388,7 @@ impl Nvml {
         check(call, unsafe {
             f(dev.raw, buf.as_mut_ptr().cast(), STRING_BUFFER as c_uint)
         })?;
-        // Parse without trusting NVML to terminate the string.
-        let text = CStr::from_bytes_until_nul(&buf)
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| String::from_utf8_lossy(&buf).into_owned());
-        Ok(text)
+        Ok(c_text(&buf))
     }
 
     /// `nvmlDeviceGetUUID`.
@@ -389,15 +425,75 @@ impl Nvml {
     /// `nvmlDeviceGetUtilizationRates`, where the library has it.
     pub fn utilization(&self, dev: &Device<'_>) -> Result<Utilization, NvmlError> {
         const CALL: &str = "nvmlDeviceGetUtilizationRates";
-        let f = self.api.get_utilization.ok_or(NvmlError {
-            call: CALL,
-            code: NVML_ERROR_FUNCTION_NOT_FOUND,
-        })?;
+        let f = self.api.get_utilization.ok_or(function_not_found(CALL))?;
         let mut u = Utilization::default();
         // SAFETY: NVML is initialised, `dev` came from it, `u` is a valid `nvmlUtilization_t`.
         check(CALL, unsafe { f(dev.raw, &mut u) })?;
         Ok(u)
     }
+}
+
+impl Nvml {
+    /// `nvmlSystemGetDriverVersion` (e.g. `535.183.01`).
+    pub fn driver_version(&self) -> Result<String, NvmlError> {
+        const CALL: &str = "nvmlSystemGetDriverVersion";
+        let f = self
+            .api
+            .get_driver_version
+            .ok_or(function_not_found(CALL))?;
+        let mut buf = [0u8; STRING_BUFFER];
+        // SAFETY: NVML is initialised; it writes at most `len` bytes including the NUL.
+        check(CALL, unsafe {
+            f(buf.as_mut_ptr().cast(), STRING_BUFFER as c_uint)
+        })?;
+        Ok(c_text(&buf))
+    }
+
+    /// `nvmlDeviceGetPciInfo_v3`: the PCI address as NVML prints it (`00000000:17:00.0`).
+    pub fn pci_bus_id(&self, dev: &Device<'_>) -> Result<String, NvmlError> {
+        const CALL: &str = "nvmlDeviceGetPciInfo_v3";
+        let f = self.api.get_pci_info.ok_or(function_not_found(CALL))?;
+        let mut info = PciInfo {
+            bus_id_legacy: [0; 16],
+            domain: 0,
+            bus: 0,
+            device: 0,
+            pci_device_id: 0,
+            pci_sub_system_id: 0,
+            bus_id: [0; 32],
+        };
+        // SAFETY: NVML is initialised, `dev` came from it, `info` is a valid `nvmlPciInfo_t`.
+        check(CALL, unsafe { f(dev.raw, &mut info) })?;
+        let bytes: Vec<u8> = info.bus_id.iter().map(|&c| c as u8).collect();
+        Ok(c_text(&bytes))
+    }
+
+    /// `nvmlDeviceGetMigMode` (`NOT_SUPPORTED` on GPUs without MIG).
+    pub fn mig_mode(&self, dev: &Device<'_>) -> Result<MigMode, NvmlError> {
+        const CALL: &str = "nvmlDeviceGetMigMode";
+        let f = self.api.get_mig_mode.ok_or(function_not_found(CALL))?;
+        let (mut current, mut pending): (c_uint, c_uint) = (0, 0);
+        // SAFETY: NVML is initialised, `dev` came from it, both are valid out-pointers.
+        check(CALL, unsafe { f(dev.raw, &mut current, &mut pending) })?;
+        Ok(MigMode {
+            current: current == 1,
+            pending: pending == 1,
+        })
+    }
+}
+
+fn function_not_found(call: &'static str) -> NvmlError {
+    NvmlError {
+        call,
+        code: NVML_ERROR_FUNCTION_NOT_FOUND,
+    }
+}
+
+/// A C string in `buf`, without trusting NVML to terminate it.
+fn c_text(buf: &[u8]) -> String {
+    CStr::from_bytes_until_nul(buf)
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| String::from_utf8_lossy(buf).into_owned())
 }
 
 impl Drop for Nvml {

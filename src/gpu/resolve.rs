@@ -317,8 +317,8 @@ pub fn resolve(
 }
 
 /// Where one Slurm GPU is found.
-#[derive(Debug, Clone)]
-enum Source {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
     /// A whole GPU with this device minor.
     Minor(u32),
     /// A MIG slice configured through `MultipleFiles=`: only its MIG UUID names it.
@@ -327,29 +327,38 @@ enum Source {
     BadFile(String),
 }
 
-#[derive(Debug, Clone)]
-struct SlurmGpu {
+/// One of the node's GPUs as Slurm numbers them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlurmGpu {
     /// How to name it in messages (`/dev/nvidia2 (gres.conf:3)`, `0000:17:00.0`).
-    label: String,
-    source: Source,
+    pub label: String,
+    pub source: Source,
+    /// The device file from gres.conf (under `dev_root`), when the GPU came from a `File=`.
+    pub file: Option<PathBuf>,
 }
 
-/// The node's GPUs in Slurm's GRES index order, and a phrase saying how that order was found.
-fn slurm_order(node: &NodeGpus) -> Result<(Vec<SlurmGpu>, String), String> {
+/// The node's GPUs in Slurm's GRES index order (position N is GRES index N), and a phrase
+/// saying how that order was found.
+pub fn slurm_order(node: &NodeGpus) -> Result<(Vec<SlurmGpu>, String), String> {
     let from_files = |files: &[GpuFile]| -> Vec<SlurmGpu> {
         files
             .iter()
             .map(|f| {
                 let label = format!("{} (gres.conf line {})", f.path.display(), f.line);
+                let file = dev_path(&node.dev_root, &f.path);
                 let source = if f.is_mig_slice() {
                     Source::MigSlice
                 } else {
-                    match device_minor(&dev_path(&node.dev_root, &f.path)) {
+                    match device_minor(&file) {
                         Ok(minor) => Source::Minor(minor),
                         Err(e) => Source::BadFile(e),
                     }
                 };
-                SlurmGpu { label, source }
+                SlurmGpu {
+                    label,
+                    source,
+                    file: Some(file),
+                }
             })
             .collect()
     };
@@ -394,6 +403,7 @@ fn slurm_order(node: &NodeGpus) -> Result<(Vec<SlurmGpu>, String), String> {
                                 .clone()
                                 .unwrap_or_else(|| format!("minor {}", gpu.minor)),
                             source: Source::Minor(gpu.minor),
+                            file: None,
                         },
                     ));
                 }
@@ -520,12 +530,14 @@ fn join_indices(indices: &[u32]) -> String {
         .join(",")
 }
 
-/// A PCI address (`domain:bus:device.function`), compared numerically.
+/// A PCI address (`domain:bus:device.function`), compared numerically, so NVML's
+/// `00000000:17:00.0` equals the driver's `0000:17:00.0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct PciAddress(u32, u32, u32, u32);
+pub struct PciAddress(u32, u32, u32, u32);
 
 impl PciAddress {
-    fn parse(text: &str) -> Option<PciAddress> {
+    /// Parses `domain:bus:device.function` in hex; `None` for anything else.
+    pub fn parse(text: &str) -> Option<PciAddress> {
         let mut parts = text.trim().splitn(3, ':');
         let domain = u32::from_str_radix(parts.next()?, 16).ok()?;
         let bus = u32::from_str_radix(parts.next()?, 16).ok()?;

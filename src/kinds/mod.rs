@@ -27,7 +27,7 @@
 //! carries a precompiled substring finder for its longest literal run; the scan visits each byte
 //! a constant number of times per pattern (linear) and allocates nothing.
 
-mod glob;
+pub mod glob;
 mod rules;
 mod script;
 #[cfg(test)]

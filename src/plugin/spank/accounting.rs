@@ -26,6 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 
+use crate::config::paths::short_hostname;
 use crate::energy::record::GpuInfo;
 use crate::energy::spool::ROOT_UID;
 use crate::energy::step_notes::{self, JobNotes, StepNote};
@@ -37,7 +38,7 @@ use crate::ffi::spank::Spank;
 use crate::ffi::sys;
 use crate::gpu::gres_conf::{self, AutoDetect};
 use crate::gpu::resolve::{self, NodeGpus, Resolution, StepGpuEnv, StepKind};
-use crate::plugin::spank::config::{short_hostname, SpankConfig};
+use crate::plugin::spank::config::SpankConfig;
 use crate::plugin::spank::nvml_uuids::uuid_fallback;
 
 /// The job being measured by this slurmstepd. Taken (swapped out) exactly once at exit; an

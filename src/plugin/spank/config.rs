@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use crate::config::paths::{conf_arg, expand_node_path, rci_conf_path};
+use crate::config::paths::{conf_arg, expand_node_path, rci_conf_path, short_hostname};
 use crate::config::Config;
 use crate::ffi::slurm;
 
@@ -37,11 +37,4 @@ pub fn load(args: &[String]) -> &'static SpankConfig {
         }
         cfg
     })
-}
-
-/// This host's short name, for when SLURMD_NODENAME is not in the step's environment.
-pub fn short_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().split('.').next().unwrap_or("").to_owned())
-        .unwrap_or_default()
 }
