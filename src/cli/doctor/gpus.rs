@@ -476,7 +476,10 @@ fn energy_check(who: &str, gpu: &NvmlGpu, interval: std::time::Duration) -> Chec
             let watts = (second - first) as f64 / 1000.0 / secs;
             Check::ok(
                 AREA,
-                format!("{who}: energy counter advancing ({watts:.1} W over {secs:.1} s)"),
+                format!(
+                    "{who}: energy counter advancing ({watts:.1} W over {secs:.1} s: {first} → \
+                     {second} mJ)"
+                ),
             )
         }
         (Ok(first), Ok(second)) if second < first => Check::warn(
