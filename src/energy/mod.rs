@@ -27,11 +27,12 @@ pub mod syslog;
 
 use std::fs;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::energy::record::{
-    rfc3339_utc, Attribution, AttributionMethod, Cost, EnergyDomain, EnergyFlags, EnergySource,
-    GpuInfo, Record, SCHEMA_NAME, SCHEMA_VERSION,
+    rfc3339_utc, Attribution, AttributionMethod, ClaimedFacts, Cost, EnergyDomain, EnergyFlags,
+    EnergySource, GpuInfo, Record, SCHEMA_NAME, SCHEMA_VERSION,
 };
 use gpu::{GpuEnergy, GpuMeter, NodeGpuEnergy};
 use rapl::{DomainEnergy, RaplMeter};
@@ -82,6 +83,10 @@ pub struct JobFacts {
     pub gpus: Vec<GpuInfo>,
     /// Exit status, if known.
     pub exit_status: Option<i32>,
+    /// What only the job's user vouched for.
+    pub claimed: Option<ClaimedFacts>,
+    /// Why the record is not whole.
+    pub incomplete: Vec<String>,
 }
 
 /// Counts CPUs in a sysfs CPU list such as `0-3,8-11,16` (also Slurm's core lists).
@@ -119,12 +124,28 @@ pub struct Measurements {
     pub gpus: Vec<GpuEnergy>,
     /// Every GPU of the node, when the job's were not known at the start ([`GpuScope::Node`]).
     pub node_gpus: Option<NodeGpuEnergy>,
+    /// Why the GPU readings are missing, when the final sample never finished (a driver that
+    /// hangs); the RAPL totals, complete before the GPUs were read, are kept.
+    pub gpus_lost: Option<String>,
 }
 
 impl Measurements {
     /// The energy of `job_gpus`: the listed measurements as they are, or the job's GPUs picked
     /// out of the node-wide ones by UUID.
     pub fn job_gpus(&self, job_gpus: &[GpuInfo]) -> Vec<GpuEnergy> {
+        if let Some(reason) = &self.gpus_lost {
+            return job_gpus
+                .iter()
+                .map(|info| GpuEnergy {
+                    index: info.index,
+                    uuid: info.uuid.clone(),
+                    model: info.model.clone(),
+                    millijoules: None,
+                    reset: false,
+                    unavailable: Some(reason.clone()),
+                })
+                .collect();
+        }
         match &self.node_gpus {
             Some(node) => node.select(job_gpus),
             None => self.gpus.clone(),
@@ -145,6 +166,9 @@ struct NodeMeter {
     rapl: RaplMeter,
     gpus: GpuMeter,
     node_wide: bool,
+    /// The RAPL totals, handed over as soon as they are final: reading the GPUs afterwards may
+    /// hang in the driver, and then they are all [`EnergyMeter::stop`] gets.
+    cpu_done: Arc<Mutex<Option<Vec<DomainEnergy>>>>,
 }
 
 impl NodeMeter {
@@ -175,17 +199,22 @@ impl Sampling for NodeMeter {
 
     fn finish(self) -> Measurements {
         let cpu = self.rapl.finish();
+        if let Ok(mut slot) = self.cpu_done.lock() {
+            *slot = Some(cpu.clone());
+        }
         if self.node_wide {
             Measurements {
                 cpu,
                 gpus: Vec::new(),
                 node_gpus: Some(self.gpus.finish_node()),
+                gpus_lost: None,
             }
         } else {
             Measurements {
                 cpu,
                 gpus: self.gpus.finish(),
                 node_gpus: None,
+                gpus_lost: None,
             }
         }
     }
@@ -193,8 +222,9 @@ impl Sampling for NodeMeter {
     fn lost(reason: &str) -> Measurements {
         Measurements {
             cpu: RaplMeter::lost(reason),
-            gpus: Vec::new(), // build_record marks the job's GPUs as not measured
+            gpus: Vec::new(),
             node_gpus: None,
+            gpus_lost: Some(reason.to_owned()),
         }
     }
 }
@@ -203,6 +233,7 @@ impl Sampling for NodeMeter {
 #[derive(Debug)]
 pub struct EnergyMeter {
     background: Background<NodeMeter>,
+    cpu_done: Arc<Mutex<Option<Vec<DomainEnergy>>>>,
 }
 
 impl EnergyMeter {
@@ -226,15 +257,33 @@ impl EnergyMeter {
             GpuScope::Listed(gpus) => Some(gpus.to_vec()),
             GpuScope::Node => None,
         };
+        let cpu_done = Arc::new(Mutex::new(None));
+        let thread_cpu_done = Arc::clone(&cpu_done);
         EnergyMeter {
+            cpu_done,
             background: Background::start("rci-energy", cfg.rapl_sample_interval, move || {
+                let node_wide = listed.is_none();
+                let wanted = listed.clone().unwrap_or_default();
+                // NVML may hang after init too: give its start one deadline, and sample RAPL
+                // without the GPUs rather than not at all.
+                let gpus = sampler::within("rci-nvml-start", timeout, move || match &listed {
+                    Some(gpus) => GpuMeter::start(&library, timeout, gpus),
+                    None => GpuMeter::start_node(&library, timeout),
+                })
+                .unwrap_or_else(|| {
+                    GpuMeter::start_with(
+                        Err(format!(
+                            "NVML did not answer within {:.1} s when the job started",
+                            timeout.as_secs_f64()
+                        )),
+                        &wanted,
+                    )
+                });
                 let meter = NodeMeter {
                     rapl,
-                    node_wide: listed.is_none(),
-                    gpus: match &listed {
-                        Some(gpus) => GpuMeter::start(&library, timeout, gpus),
-                        None => GpuMeter::start_node(&library, timeout),
-                    },
+                    cpu_done: thread_cpu_done,
+                    node_wide,
+                    gpus,
                 };
                 on_ready(meter.summary());
                 meter
@@ -244,7 +293,14 @@ impl EnergyMeter {
 
     /// Takes the final readings, joins the thread and returns what was measured.
     pub fn stop(self) -> Measurements {
-        self.background.stop()
+        let mut measured = self.background.stop();
+        if measured.gpus_lost.is_some() {
+            // Only the GPU readings hung: the RAPL totals were final before them.
+            if let Some(cpu) = self.cpu_done.lock().ok().and_then(|mut slot| slot.take()) {
+                measured.cpu = cpu;
+            }
+        }
+        measured
     }
 }
 
@@ -372,6 +428,8 @@ pub fn build_record(
         pue: cfg.pue,
         carbon_intensity_g_per_kwh: cfg.carbon_intensity_g_per_kwh,
         exit_status: job.exit_status,
+        claimed: job.claimed.filter(|c| !c.is_empty()),
+        incomplete: job.incomplete,
     }
 }
 

@@ -95,6 +95,40 @@ pub struct Record {
     pub carbon_intensity_g_per_kwh: f64,
     /// The job's exit status (wait(2) status as Slurm reports it), where known.
     pub exit_status: Option<i32>,
+    /// What only the job's user vouched for (see [`ClaimedFacts`]); absent when nothing was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed: Option<ClaimedFacts>,
+    /// Why the record is not whole (energy or GPUs that could not be measured or identified,
+    /// a job whose extern step died, …); absent when it is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incomplete: Vec<String>,
+}
+
+/// Job facts that only the job's user vouches for: the environment of an srun or interactive
+/// step, which the user's own client sends (`SLURM_JOB_ACCOUNT=x srun …`), and without
+/// slurmdbd the batch step's account and QOS, which Slurm leaves as the user exported them when
+/// the job has none. Kept for reference; never the record's `account`, `qos`, … (`rci sync`
+/// fills those from slurmdbd).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimedFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qos: Option<String>,
+}
+
+impl ClaimedFacts {
+    /// True when nothing was claimed.
+    pub fn is_empty(&self) -> bool {
+        self.job_name.is_none()
+            && self.account.is_none()
+            && self.partition.is_none()
+            && self.qos.is_none()
+    }
 }
 
 /// One allocated GPU.
@@ -369,6 +403,8 @@ pub(crate) mod tests {
             pue: 1.67,
             carbon_intensity_g_per_kwh: 467.0,
             exit_status: Some(0),
+            claimed: None,
+            incomplete: Vec::new(),
         }
     }
 
@@ -462,6 +498,30 @@ pub(crate) mod tests {
         let v: Value = serde_json::from_str(&line).unwrap();
         let errors = validate(&schema, &schema, &v, "$");
         assert!(errors.is_empty(), "{errors:#?}");
+    }
+
+    #[test]
+    fn claimed_and_incomplete_validate_and_are_absent_when_empty() {
+        let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+        let line = example().to_json_line().unwrap();
+        assert!(
+            !line.contains("claimed") && !line.contains("incomplete"),
+            "{line}"
+        );
+        let record = Record {
+            claimed: Some(ClaimedFacts {
+                account: Some("victim".into()),
+                ..ClaimedFacts::default()
+            }),
+            incomplete: vec!["the job's extern step died".into()],
+            ..example()
+        };
+        let v: Value = serde_json::from_str(&record.to_json_line().unwrap()).unwrap();
+        let errors = validate(&schema, &schema, &v, "$");
+        assert!(errors.is_empty(), "{errors:#?}");
+        assert_eq!(v["claimed"], serde_json::json!({"account": "victim"}));
+        let back: Record = serde_json::from_value(v).unwrap();
+        assert_eq!(back, record);
     }
 
     #[test]

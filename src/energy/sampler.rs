@@ -58,6 +58,34 @@ const STACK_SIZE: usize = 8 << 20;
 /// COMPLETING until Slurm declares the step unkillable and drains the node.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Runs `f` in a thread named `name` and waits at most `deadline` for it. `None` on a timeout:
+/// the thread is left to finish on its own (a driver call that hangs) and this shared object
+/// stays mapped for it.
+pub(crate) fn within<T: Send + 'static>(
+    name: &str,
+    deadline: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name(name.to_owned())
+        .stack_size(STACK_SIZE)
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .ok()?;
+    match rx.recv_timeout(deadline) {
+        Ok(value) => {
+            let _ = handle.join();
+            Some(value)
+        }
+        Err(_) => {
+            crate::ffi::dso::pin_this_object();
+            None
+        }
+    }
+}
+
 impl<S: Sampling> Background<S> {
     /// Starts a thread named `name` that builds the meter with `init`, then samples it every
     /// `interval` (shortened to the meter's `max_interval`).

@@ -39,7 +39,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::gpu::resolve::{StepGpuEnv, StepKind};
+use crate::energy::record::ClaimedFacts;
+use crate::gpu::resolve::{slurm_gpu_list, StepGpuEnv, StepKind};
 
 /// Slurm's step ids for the special steps and NO_VAL (what `S_JOB_ARRAY_TASK_ID` reads for a
 /// job that is not an array task), from its headers.
@@ -51,6 +52,18 @@ pub const NOTES_DIR: &str = ".step-notes";
 pub const MAX_NOTES_BYTES: u64 = 64 * 1024;
 /// A notes file no live job holds and nobody wrote for this long is a leftover.
 pub const LEFTOVER_AFTER: Duration = Duration::from_secs(3600);
+/// Longest name value (job name, account, partition, QOS) a note keeps; a longer one is left
+/// out and the note says so. Slurm's own names are far shorter.
+pub const MAX_NAME_BYTES: usize = 256;
+/// Longest GPU variable a note keeps (Slurm's list for 64 GPUs is under 200 bytes).
+pub const MAX_LIST_BYTES: usize = 1024;
+/// Most notes one job keeps on one node (a batch note, an interactive one, srun steps with new
+/// GPUs): with [`MAX_NAME_BYTES`] and [`MAX_LIST_BYTES`] well under [`MAX_NOTES_BYTES`].
+pub const MAX_NOTES_PER_JOB: usize = 16;
+/// A note written this long before its job's extern step started belongs to an earlier job with
+/// the same id (ids restart after a controller loses its state); this job's own steps start
+/// after its extern step, give or take a moment.
+pub const EARLIER_JOB_BEFORE: Duration = Duration::from_secs(60);
 
 /// What one step knew about its job, written at the step's start.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +92,12 @@ pub struct StepNote {
     pub shards_on_node: Option<String>,
     /// `CUDA_MPS_ACTIVE_THREAD_PERCENTAGE`.
     pub mps_thread_percentage: Option<String>,
+    /// When the note was written, unix seconds (0 in notes of older versions).
+    #[serde(default)]
+    pub written_unix: i64,
+    /// Variables left out because they were too long (`SLURM_JOB_NAME (70000 bytes)`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -86,22 +105,60 @@ fn non_empty(value: Option<String>) -> Option<String> {
 }
 
 impl StepNote {
-    /// The note of step `step_id` of job `job_id`, from the step's environment.
-    pub fn from_env(job_id: u32, step_id: u32, env: impl Fn(&str) -> Option<String>) -> StepNote {
-        let var = |name: &str| non_empty(env(name));
+    /// The note of step `step_id` of job `job_id`, from the step's environment, written at
+    /// `written_unix`. Values longer than [`MAX_NAME_BYTES`]/[`MAX_LIST_BYTES`] are left out
+    /// and listed in `dropped`, so that a note stays small whatever the user exported; of the
+    /// two GPU lists only the one Slurm sets for this kind of step is kept
+    /// ([`slurm_gpu_list`]).
+    pub fn from_env(
+        job_id: u32,
+        step_id: u32,
+        written_unix: i64,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> StepNote {
+        let mut dropped = Vec::new();
+        let mut var = |name: &str, max: usize| {
+            let value = non_empty(env(name))?;
+            if value.len() > max {
+                dropped.push(format!("{name} ({} bytes)", value.len()));
+                return None;
+            }
+            Some(value)
+        };
+        let batch = StepKind::from_step_id(step_id) == StepKind::Batch;
+        let job_name = var("SLURM_JOB_NAME", MAX_NAME_BYTES);
+        let account = var("SLURM_JOB_ACCOUNT", MAX_NAME_BYTES);
+        let partition = var("SLURM_JOB_PARTITION", MAX_NAME_BYTES);
+        let qos = var("SLURM_JOB_QOS", MAX_NAME_BYTES);
+        let cpus_on_node = var("SLURM_CPUS_ON_NODE", 16).and_then(|v| v.trim().parse().ok());
+        let step_gpus = if batch {
+            None
+        } else {
+            var("SLURM_STEP_GPUS", MAX_LIST_BYTES)
+        };
+        let job_gpus = if batch {
+            var("SLURM_JOB_GPUS", MAX_LIST_BYTES)
+        } else {
+            None
+        };
+        let cuda_visible_devices = var("CUDA_VISIBLE_DEVICES", MAX_LIST_BYTES);
+        let shards_on_node = var("SLURM_SHARDS_ON_NODE", 64);
+        let mps_thread_percentage = var("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", 64);
         StepNote {
             job_id,
             step_id,
-            job_name: var("SLURM_JOB_NAME"),
-            account: var("SLURM_JOB_ACCOUNT"),
-            partition: var("SLURM_JOB_PARTITION"),
-            qos: var("SLURM_JOB_QOS"),
-            cpus_on_node: var("SLURM_CPUS_ON_NODE").and_then(|v| v.trim().parse().ok()),
-            step_gpus: var("SLURM_STEP_GPUS"),
-            job_gpus: var("SLURM_JOB_GPUS"),
-            cuda_visible_devices: var("CUDA_VISIBLE_DEVICES"),
-            shards_on_node: var("SLURM_SHARDS_ON_NODE"),
-            mps_thread_percentage: var("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"),
+            job_name,
+            account,
+            partition,
+            qos,
+            cpus_on_node,
+            step_gpus,
+            job_gpus,
+            cuda_visible_devices,
+            shards_on_node,
+            mps_thread_percentage,
+            written_unix,
+            dropped,
         }
     }
 
@@ -130,14 +187,9 @@ impl StepNote {
 
     /// GRES indices the note names for its own step (`None`: unparsable, count as new).
     fn gpu_indices(&self) -> Option<Vec<u32>> {
-        let list = if self.is_job_wide() {
-            self.step_gpus.as_ref().or(self.job_gpus.as_ref())
-        } else {
-            self.step_gpus.as_ref()
-        };
-        match list {
+        match slurm_gpu_list(&self.gpu_env(), self.kind()) {
             None => Some(Vec::new()),
-            Some(list) => list.split(',').map(|t| t.trim().parse().ok()).collect(),
+            Some((_, list)) => list.split(',').map(|t| t.trim().parse().ok()).collect(),
         }
     }
 }
@@ -168,23 +220,32 @@ pub fn should_write(note: &StepNote, existing: &[StepNote]) -> bool {
 /// The job as its notes describe it on this node.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobInfo {
-    /// Job name ("" if no note had one).
+    /// Job name from the batch step ("" without one).
     pub job_name: String,
-    /// Account ("" if unknown).
+    /// Account from the batch step, where Slurm vouches for it ("" otherwise).
     pub account: String,
-    /// Partition ("" if unknown).
+    /// Partition from the batch step ("" without one).
     pub partition: String,
-    /// QOS, if a note had one.
+    /// QOS from the batch step, where Slurm vouches for it.
     pub qos: Option<String>,
+    /// What only the user vouched for (see [`ClaimedFacts`]).
+    pub claimed: ClaimedFacts,
     /// The job's CPUs on this node, from a job-wide note.
     pub cpus_on_node: Option<u32>,
-    /// Where the job's GPUs are named: one job-wide note, or every srun step's note.
+    /// Where the job's GPUs are named: the batch note, or every other step's note.
     pub gpu_sources: Vec<(StepKind, StepGpuEnv)>,
+    /// What the notes could not say (values left out for their size), for the record.
+    pub problems: Vec<String>,
 }
 
-/// Merges a job's notes: a batch note wins, then an interactive one, then the lowest step id;
-/// GPUs come from the job-wide note, else from every step.
-pub fn merge(notes: &[StepNote]) -> JobInfo {
+/// Merges a job's notes. Only the batch step's environment is written by Slurm for the job
+/// (slurmctld and slurmstepd overwrite the user's `SLURM_JOB_NAME`, `SLURM_JOB_PARTITION`, the
+/// GPU list and, where the job has them, account and QOS): its name and partition are facts,
+/// and its account and QOS when `slurmdbd_accounting` (every job then has both, so Slurm always
+/// overwrites them). Everything an srun or interactive step says comes from the user's client,
+/// and is only [`ClaimedFacts`]. GPUs come from the batch note, else from every step's own list
+/// (which slurmstepd sets).
+pub fn merge(notes: &[StepNote], slurmdbd_accounting: bool) -> JobInfo {
     let rank = |n: &StepNote| match n.kind() {
         StepKind::Batch => (0, n.step_id),
         StepKind::Interactive => (1, n.step_id),
@@ -192,21 +253,60 @@ pub fn merge(notes: &[StepNote]) -> JobInfo {
     };
     let mut sorted: Vec<&StepNote> = notes.iter().collect();
     sorted.sort_by_key(|n| rank(n));
-    let first = |field: fn(&StepNote) -> Option<&String>| -> Option<String> {
-        sorted.iter().find_map(|n| field(n).cloned())
+    let batch = sorted.iter().find(|n| n.kind() == StepKind::Batch).copied();
+    let first_claim = |field: fn(&StepNote) -> Option<&String>| -> Option<String> {
+        sorted
+            .iter()
+            .filter(|n| n.kind() != StepKind::Batch)
+            .find_map(|n| field(n).cloned())
     };
-    let job_wide = sorted.iter().find(|n| n.is_job_wide());
-    let gpu_sources = match job_wide {
-        Some(n) => vec![(n.kind(), n.gpu_env())],
-        None => sorted.iter().map(|n| (n.kind(), n.gpu_env())).collect(),
-    };
-    JobInfo {
-        job_name: first(|n| n.job_name.as_ref()).unwrap_or_default(),
-        account: first(|n| n.account.as_ref()).unwrap_or_default(),
-        partition: first(|n| n.partition.as_ref()).unwrap_or_default(),
-        qos: first(|n| n.qos.as_ref()),
-        cpus_on_node: job_wide.and_then(|n| n.cpus_on_node),
-        gpu_sources,
+    let mut info = JobInfo::default();
+    match batch {
+        Some(b) => {
+            info.job_name = b.job_name.clone().unwrap_or_default();
+            info.partition = b.partition.clone().unwrap_or_default();
+            if slurmdbd_accounting {
+                info.account = b.account.clone().unwrap_or_default();
+                info.qos = b.qos.clone();
+            } else {
+                info.claimed.account = b.account.clone();
+                info.claimed.qos = b.qos.clone();
+            }
+            info.gpu_sources = vec![(b.kind(), b.gpu_env())];
+        }
+        None => {
+            info.claimed = ClaimedFacts {
+                job_name: first_claim(|n| n.job_name.as_ref()),
+                account: first_claim(|n| n.account.as_ref()),
+                partition: first_claim(|n| n.partition.as_ref()),
+                qos: first_claim(|n| n.qos.as_ref()),
+            };
+            info.gpu_sources = sorted.iter().map(|n| (n.kind(), n.gpu_env())).collect();
+        }
+    }
+    info.cpus_on_node = sorted
+        .iter()
+        .find(|n| n.is_job_wide())
+        .and_then(|n| n.cpus_on_node);
+    for n in &sorted {
+        if !n.dropped.is_empty() {
+            info.problems.push(format!(
+                "step {} left out of its note, for their size: {}",
+                step_label(n.step_id),
+                n.dropped.join(", ")
+            ));
+        }
+    }
+    info
+}
+
+/// `batch`, `interactive`, `extern` or the step number, for messages.
+pub fn step_label(step_id: u32) -> String {
+    match StepKind::from_step_id(step_id) {
+        StepKind::Batch => "batch".to_owned(),
+        StepKind::Interactive => "interactive".to_owned(),
+        StepKind::Extern => "extern".to_owned(),
+        StepKind::Normal => step_id.to_string(),
     }
 }
 
@@ -240,6 +340,75 @@ fn notes_dir(spool: &Path, owner: u32) -> Result<PathBuf, String> {
     let dir = spool.join(NOTES_DIR);
     crate::energy::spool::ensure_dir(&dir, owner)?;
     Ok(dir)
+}
+
+/// The first line the extern step writes into its job's notes file: which job instance the file
+/// belongs to. A file with this line that no extern step holds any more belongs to a job whose
+/// extern step died (a live one holds it from start to end).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotesHeader {
+    pub job_id: u32,
+    pub uid: u32,
+    /// When the extern step started measuring, unix seconds.
+    pub extern_start_unix: i64,
+}
+
+/// A line of a notes file.
+enum NotesLine {
+    Header(NotesHeader),
+    Note(Box<StepNote>),
+}
+
+fn parse_line(line: &[u8]) -> Result<NotesLine, String> {
+    if let Ok(header) = serde_json::from_slice::<NotesHeader>(line) {
+        return Ok(NotesLine::Header(header));
+    }
+    serde_json::from_slice::<StepNote>(line)
+        .map(|note| NotesLine::Note(Box::new(note)))
+        .map_err(|e| e.to_string())
+}
+
+/// What a notes file holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotesContent {
+    /// The extern step's header, if one was written.
+    pub header: Option<NotesHeader>,
+    /// The notes of the file's job, by step id.
+    pub notes: Vec<StepNote>,
+    /// One message per line that is neither.
+    pub errors: Vec<String>,
+}
+
+/// Notes of a job instance whose extern step did not write its record (it died, or an earlier
+/// job with the same id left them): turned into a record marked incomplete by the next extern
+/// step on the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    pub job_id: u32,
+    pub uid: u32,
+    /// When its extern step started, if it had one.
+    pub extern_start_unix: Option<i64>,
+    /// The last change of its notes: a lower bound for its end.
+    pub last_change_unix: i64,
+    pub notes: Vec<StepNote>,
+    /// The file they were found in.
+    pub file: PathBuf,
+}
+
+/// `<node>.<job>.<uid>.notes` → (job, uid).
+fn ids_from_file_name(name: &str) -> Option<(u32, u32)> {
+    let stem = name.strip_suffix(".notes")?;
+    let mut parts = stem.rsplitn(3, '.');
+    let uid = parts.next()?.parse().ok()?;
+    let job = parts.next()?.parse().ok()?;
+    parts.next()?;
+    Some((job, uid))
+}
+
+fn unix_of(time: Option<SystemTime>) -> i64 {
+    time.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The step notes of one job on one node: a JSON Lines file, one line per note, opened
@@ -302,17 +471,91 @@ impl JobNotes {
         ))
     }
 
-    /// Opens the file like [`JobNotes::open`] and marks it as belonging to a live job: the
-    /// extern step holds this until the job ends. If another job's extern step removed the
-    /// file as empty between the open and the lock, the new file at the path is taken instead.
+    /// The extern step's open at job start (as root): opens (creating) the file, takes it for
+    /// the job's life (a shared lock, held until the end) and writes its [`NotesHeader`]. Notes
+    /// already in the file that belong to an earlier job with the same id and uid (written over
+    /// [`EARLIER_JOB_BEFORE`] before `start_unix`, or after an earlier extern step's header) are
+    /// taken out and returned, for a record marked incomplete; this job's own early notes stay.
     pub fn open_held(
         spool: &Path,
         owner: u32,
         node: &str,
         job_id: u32,
         uid: u32,
-    ) -> Result<JobNotes, String> {
-        Self::open_locked(spool, owner, node, job_id, uid)
+        start_unix: i64,
+    ) -> Result<(JobNotes, Option<Leftover>), String> {
+        let mut notes = Self::open_locked(spool, owner, node, job_id, uid)?;
+        // Alone with the file (no step writing right now): sort out what an earlier job left.
+        // Converting the shared lock to an exclusive one and back is atomic with flock.
+        let mut leftover = None;
+        if notes.file.try_lock().is_ok() {
+            let content = notes.read_all(job_id);
+            let cutoff = start_unix - EARLIER_JOB_BEFORE.as_secs() as i64;
+            let (old, fresh): (Vec<StepNote>, Vec<StepNote>) = content
+                .notes
+                .into_iter()
+                .partition(|n| content.header.is_some() || n.written_unix < cutoff);
+            if !old.is_empty() {
+                leftover = Some(Leftover {
+                    job_id,
+                    uid,
+                    extern_start_unix: content.header.map(|h| h.extern_start_unix),
+                    last_change_unix: unix_of(
+                        notes.file.metadata().ok().and_then(|m| m.modified().ok()),
+                    ),
+                    notes: old,
+                    file: notes.path.clone(),
+                });
+            }
+            let header = NotesHeader {
+                job_id,
+                uid,
+                extern_start_unix: start_unix,
+            };
+            let rewritten = notes.rewrite(&header, &fresh);
+            let relocked = notes.file.lock_shared();
+            rewritten?;
+            relocked.map_err(|e| format!("cannot lock {}: {e}", notes.path.display()))?;
+        } else {
+            let header = NotesHeader {
+                job_id,
+                uid,
+                extern_start_unix: start_unix,
+            };
+            notes.append_line(&header)?;
+        }
+        Ok((notes, leftover))
+    }
+
+    /// Replaces the file's content by `header` and `notes` (under the exclusive lock).
+    fn rewrite(&mut self, header: &NotesHeader, notes: &[StepNote]) -> Result<(), String> {
+        let show = self.path.display();
+        let mut text = serde_json::to_vec(header).map_err(|e| e.to_string())?;
+        text.push(b'\n');
+        for n in notes {
+            text.extend(serde_json::to_vec(n).map_err(|e| e.to_string())?);
+            text.push(b'\n');
+        }
+        self.file
+            .set_len(0)
+            .and_then(|()| (&self.file).write_all(&text))
+            .map_err(|e| format!("cannot rewrite step notes {show}: {e}"))
+    }
+
+    /// Appends one JSON line (one `write()` with O_APPEND).
+    fn append_line(&mut self, value: &impl Serialize) -> Result<(), String> {
+        let mut line = serde_json::to_vec(value).map_err(|e| format!("cannot serialise: {e}"))?;
+        line.push(b'\n');
+        let size = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+        if size + line.len() as u64 > MAX_NOTES_BYTES {
+            return Err(format!(
+                "step notes {} would exceed {MAX_NOTES_BYTES} bytes; not written",
+                self.path.display()
+            ));
+        }
+        (&self.file)
+            .write_all(&line)
+            .map_err(|e| format!("cannot write step notes {}: {e}", self.path.display()))
     }
 
     /// Whether the open file is still the one at its path (not removed or replaced).
@@ -325,6 +568,12 @@ impl JobNotes {
 
     /// The notes of `job_id` in the file, and one message per line that is not one.
     pub fn read(&mut self, job_id: u32) -> (Vec<StepNote>, Vec<String>) {
+        let content = self.read_all(job_id);
+        (content.notes, content.errors)
+    }
+
+    /// Everything in the file: the header, the notes of `job_id` (by step id), the errors.
+    pub fn read_all(&mut self, job_id: u32) -> NotesContent {
         let show = self.path.display().to_string();
         let mut text = Vec::new();
         let read = self
@@ -332,53 +581,31 @@ impl JobNotes {
             .seek(SeekFrom::Start(0))
             .and_then(|_| (&self.file).take(MAX_NOTES_BYTES).read_to_end(&mut text));
         if let Err(e) = read {
-            return (
-                Vec::new(),
-                vec![format!("cannot read step notes {show}: {e}")],
-            );
+            return NotesContent {
+                errors: vec![format!("cannot read step notes {show}: {e}")],
+                ..NotesContent::default()
+            };
         }
-        let mut notes = Vec::new();
-        let mut errors = Vec::new();
-        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match serde_json::from_slice::<StepNote>(line) {
-                Ok(note) if note.job_id == job_id => notes.push(note),
-                Ok(note) => errors.push(format!(
-                    "{show}:{}: note of job {} in job {job_id}'s file; ignored",
-                    n + 1,
-                    note.job_id
-                )),
-                Err(e) => errors.push(format!("{show}:{}: malformed step note: {e}", n + 1)),
-            }
-        }
-        notes.sort_by_key(|n| n.step_id);
-        (notes, errors)
+        parse_content(&text, job_id, &show)
     }
 
-    /// Appends `note` as one line, unless [`should_write`] says the notes already cover it or
-    /// the file would exceed [`MAX_NOTES_BYTES`]. Returns whether it was written.
+    /// Appends `note` as one line, unless [`should_write`] says the notes already cover it, or
+    /// the job has [`MAX_NOTES_PER_JOB`] notes, or the file would exceed [`MAX_NOTES_BYTES`].
+    /// Returns whether it was written.
     fn append(&mut self, note: &StepNote) -> Result<bool, String> {
         let (existing, _) = self.read(note.job_id);
         if !should_write(note, &existing) {
             return Ok(false);
         }
-        let mut line =
-            serde_json::to_vec(note).map_err(|e| format!("cannot serialise note: {e}"))?;
-        line.push(b'\n');
-        let size = self.file.metadata().map(|m| m.len()).unwrap_or(0);
-        if size + line.len() as u64 > MAX_NOTES_BYTES {
+        if existing.len() >= MAX_NOTES_PER_JOB {
             return Err(format!(
-                "step notes {} would exceed {MAX_NOTES_BYTES} bytes; note not written",
+                "step notes {} already hold {MAX_NOTES_PER_JOB} notes; not written",
                 self.path.display()
             ));
         }
         // One write() with O_APPEND: concurrent steps never interleave within a line. No flock:
         // the extern step holds a shared one for the job's life.
-        (&self.file)
-            .write_all(&line)
-            .map_err(|e| format!("cannot write step notes {}: {e}", self.path.display()))?;
+        self.append_line(note)?;
         Ok(true)
     }
 
@@ -403,6 +630,30 @@ impl JobNotes {
     }
 }
 
+/// Parses a notes file's bytes (`show`: its name, for messages).
+fn parse_content(text: &[u8], job_id: u32, show: &str) -> NotesContent {
+    let mut content = NotesContent::default();
+    for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match parse_line(line) {
+            Ok(NotesLine::Header(h)) => content.header = Some(h),
+            Ok(NotesLine::Note(note)) if note.job_id == job_id => content.notes.push(*note),
+            Ok(NotesLine::Note(note)) => content.errors.push(format!(
+                "{show}:{}: note of job {} in job {job_id}'s file; ignored",
+                n + 1,
+                note.job_id
+            )),
+            Err(e) => content
+                .errors
+                .push(format!("{show}:{}: malformed step note: {e}", n + 1)),
+        }
+    }
+    content.notes.sort_by_key(|n| n.step_id);
+    content
+}
+
 /// Writes `note` into its job's notes file on `node` unless [`should_write`] says the job's
 /// notes already cover it. Returns whether a note was written.
 pub fn write_note(
@@ -420,16 +671,17 @@ pub fn write_note(
 
 /// Removes this node's notes files that no live job holds ([`JobNotes::open_held`]) and that
 /// are empty (a finished job's, which its extern step could not remove; a writer that loses
-/// its file this way writes again) or were last written more than [`LEFTOVER_AFTER`] before
-/// `now` (a job's steps may write before its extern step has taken the file). Returns one
-/// message per file removed with notes in it (its job's extern step died without a record)
-/// and per failure.
-pub fn remove_leftovers(spool: &Path, node: &str, now: SystemTime) -> Vec<String> {
+/// its file this way writes again), or carry an extern step's header (that extern step died:
+/// a live one holds its file), or were last written more than [`LEFTOVER_AFTER`] before `now`
+/// (a job's steps may write before its extern step has taken the file). Returns the notes of
+/// each removed file that had any, for a record marked incomplete, and one message per failure.
+pub fn remove_leftovers(spool: &Path, node: &str, now: SystemTime) -> (Vec<Leftover>, Vec<String>) {
     let dir = spool.join(NOTES_DIR);
     let Ok(entries) = fs::read_dir(&dir) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let prefix = format!("{}.", safe_node(node));
+    let mut leftovers = Vec::new();
     let mut messages = Vec::new();
     for entry in entries.filter_map(Result::ok) {
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
@@ -439,18 +691,18 @@ pub fn remove_leftovers(spool: &Path, node: &str, now: SystemTime) -> Vec<String
             continue;
         }
         let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
         let old = meta
             .modified()
             .ok()
             .and_then(|t| now.duration_since(t).ok())
             .is_some_and(|age| age > LEFTOVER_AFTER);
-        if !(old || meta.len() == 0) || !meta.is_file() {
-            continue;
-        }
         let path = entry.path();
         // Only a file nobody holds: no live extern step, no step writing right now (both hold a
-        // shared lock). The size is read again under the lock: a note may have come meanwhile.
-        let Ok(file) = OpenOptions::new()
+        // shared lock). Its content is read under the lock: a note may have come meanwhile.
+        let Ok(mut file) = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&path)
@@ -460,15 +712,31 @@ pub fn remove_leftovers(spool: &Path, node: &str, now: SystemTime) -> Vec<String
         if file.try_lock().is_err() {
             continue;
         }
-        let len = file.metadata().map(|m| m.len()).unwrap_or(1);
-        if !(old || len == 0) {
+        let mut text = Vec::new();
+        if (&mut file)
+            .take(MAX_NOTES_BYTES)
+            .read_to_end(&mut text)
+            .is_err()
+        {
             continue;
         }
-        if len > 0 {
-            messages.push(format!(
-                "{}: notes of a job whose extern step ended without a record; removed",
-                path.display()
-            ));
+        let Some((job_id, uid)) = ids_from_file_name(&name) else {
+            continue;
+        };
+        let content = parse_content(&text, job_id, &path.display().to_string());
+        let dead_extern = content.header.is_some();
+        if !(old || dead_extern || text.is_empty()) {
+            continue;
+        }
+        if !content.notes.is_empty() {
+            leftovers.push(Leftover {
+                job_id,
+                uid,
+                extern_start_unix: content.header.map(|h| h.extern_start_unix),
+                last_change_unix: unix_of(file.metadata().ok().and_then(|m| m.modified().ok())),
+                notes: content.notes,
+                file: path.clone(),
+            });
         }
         if let Err(e) = fs::remove_file(&path) {
             if e.kind() != io::ErrorKind::NotFound {
@@ -476,20 +744,19 @@ pub fn remove_leftovers(spool: &Path, node: &str, now: SystemTime) -> Vec<String
             }
         }
     }
-    messages
+    (leftovers, messages)
 }
 
-/// This node's name: the step's `SLURMD_NODENAME`, else slurmd's own (slurmd exports it to
-/// slurmstepd's process environment), else the last part of `SLURM_TOPOLOGY_ADDR` (the extern
-/// step's environment has it), else the host name.
+/// This node's name: slurmd's own `SLURMD_NODENAME` (slurmd exports it to slurmstepd's
+/// process environment), else the last part of the extern step's `SLURM_TOPOLOGY_ADDR`, else
+/// the host name. Never the step's `SLURMD_NODENAME`: a step launched from another node (het
+/// and multi-node jobs) carries that node's name there, and a user can set it.
 pub fn node_name(
-    step_env: Option<String>,
     process_env: Option<String>,
     topology_addr: Option<String>,
     hostname: impl FnOnce() -> String,
 ) -> String {
-    non_empty(step_env)
-        .or_else(|| non_empty(process_env))
+    non_empty(process_env)
         .or_else(|| non_empty(topology_addr).and_then(|a| a.rsplit('.').next().map(str::to_owned)))
         .unwrap_or_else(hostname)
 }
@@ -523,6 +790,7 @@ mod tests {
         StepNote::from_env(
             7,
             SLURM_BATCH_SCRIPT,
+            NOW,
             env(&[
                 ("SLURM_JOB_NAME", "train"),
                 ("SLURM_JOB_ACCOUNT", "physics"),
@@ -540,8 +808,11 @@ mod tests {
         if let Some(g) = gpus {
             pairs.push(("SLURM_STEP_GPUS", g));
         }
-        StepNote::from_env(7, step, env(&pairs))
+        StepNote::from_env(7, step, NOW, env(&pairs))
     }
+
+    /// When the notes of these tests are written.
+    const NOW: i64 = 1_700_000_000;
 
     #[test]
     fn note_from_env_keeps_what_is_set() {
@@ -561,26 +832,97 @@ mod tests {
             batch_note(),
             srun_note(1, Some("0")),
         ];
-        let info = merge(&notes);
+        let info = merge(&notes, true);
         assert_eq!(info.job_name, "train");
         assert_eq!(info.account, "physics");
         assert_eq!(info.partition, "gpu");
         assert_eq!(info.cpus_on_node, Some(8));
         assert_eq!(info.gpu_sources.len(), 1);
         assert_eq!(info.gpu_sources[0].0, StepKind::Batch);
+        assert!(info.claimed.is_empty());
+        // Without slurmdbd a job may have no account or QOS, and then the batch step's are
+        // whatever the user exported: claimed, not facts.
+        let info = merge(&notes, false);
+        assert_eq!(info.job_name, "train");
+        assert_eq!(info.account, "");
+        assert_eq!(info.claimed.account.as_deref(), Some("physics"));
+    }
+
+    #[test]
+    fn srun_steps_only_claim_names_and_never_give_another_lists_gpus() {
+        // `SLURM_JOB_ACCOUNT=victim srun ...`: the user's client sends that environment.
+        let forged = StepNote::from_env(
+            7,
+            0,
+            NOW,
+            env(&[
+                ("SLURM_JOB_ACCOUNT", "victim"),
+                ("SLURM_JOB_NAME", "n"),
+                ("SLURM_JOB_GPUS", "0,1,2,3"),
+                ("SLURM_STEP_GPUS", "1"),
+            ]),
+        );
+        assert_eq!(
+            forged.job_gpus, None,
+            "an srun step's SLURM_JOB_GPUS is the user's"
+        );
+        let info = merge(&[forged], true);
+        assert_eq!(info.account, "");
+        assert_eq!(info.job_name, "");
+        assert_eq!(info.claimed.account.as_deref(), Some("victim"));
+        assert_eq!(info.claimed.job_name.as_deref(), Some("n"));
+        assert_eq!(info.gpu_sources[0].1.step_gpus.as_deref(), Some("1"));
+        // And a batch step's SLURM_STEP_GPUS is the user's.
+        let batch = StepNote::from_env(
+            7,
+            SLURM_BATCH_SCRIPT,
+            NOW,
+            env(&[("SLURM_STEP_GPUS", "0,1,2,3"), ("SLURM_JOB_GPUS", "2")]),
+        );
+        assert_eq!(batch.step_gpus, None);
+        assert_eq!(batch.job_gpus.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn oversized_values_are_left_out_and_said() {
+        let huge = "x".repeat(70 * 1024);
+        let note = StepNote::from_env(
+            7,
+            SLURM_BATCH_SCRIPT,
+            NOW,
+            env(&[
+                ("SLURM_JOB_NAME", &huge),
+                ("SLURM_JOB_PARTITION", "gpu"),
+                ("SLURM_JOB_GPUS", "0,1"),
+                ("CUDA_VISIBLE_DEVICES", &huge),
+            ]),
+        );
+        assert_eq!(note.job_name, None);
+        assert_eq!(note.job_gpus.as_deref(), Some("0,1"));
+        assert_eq!(note.dropped.len(), 2, "{:?}", note.dropped);
+        assert!(serde_json::to_vec(&note).unwrap().len() < 2048);
+        let info = merge(&[note], true);
+        assert_eq!(info.partition, "gpu");
+        assert_eq!(info.problems.len(), 1);
+        assert!(
+            info.problems[0].contains("SLURM_JOB_NAME (71680 bytes)"),
+            "{:?}",
+            info.problems
+        );
     }
 
     #[test]
     fn without_a_batch_note_every_step_counts() {
         let notes = [srun_note(3, Some("2")), srun_note(1, Some("0,1"))];
-        let info = merge(&notes);
-        assert_eq!(info.job_name, "sr");
+        let info = merge(&notes, true);
+        assert_eq!(info.job_name, "");
+        assert_eq!(info.claimed.job_name.as_deref(), Some("sr"));
         assert_eq!(info.account, "");
         assert_eq!(info.cpus_on_node, None);
         let kinds: Vec<StepKind> = info.gpu_sources.iter().map(|(k, _)| *k).collect();
         assert_eq!(kinds, [StepKind::Normal, StepKind::Normal]);
         assert_eq!(info.gpu_sources[0].1.step_gpus.as_deref(), Some("0,1"));
-        assert_eq!(merge(&[]), JobInfo::default());
+        assert_eq!(merge(&[], true), JobInfo::default());
     }
 
     #[test]
@@ -614,7 +956,8 @@ mod tests {
         let spool = tmp.path().join("spool");
         let me = crate::energy::spool::current_euid().unwrap();
         // The extern step opens and holds the file first (or after the steps: both work).
-        let mut held = JobNotes::open_held(&spool, me, "gpu01", 7, 1000).unwrap();
+        let (mut held, earlier) = JobNotes::open_held(&spool, me, "gpu01", 7, 1000, NOW).unwrap();
+        assert_eq!(earlier, None);
         assert_eq!(held.read(7), (vec![], vec![]));
         assert!(write_note(&spool, me, "gpu01", 1000, &srun_note(0, Some("0"))).unwrap());
         // Covered by step 0: not written.
@@ -642,7 +985,7 @@ mod tests {
         let (notes, errors) = held.read(7);
         assert_eq!(notes.len(), 2);
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(errors[0].contains(":3: malformed"), "{errors:?}");
+        assert!(errors[0].contains(":4: malformed"), "{errors:?}");
 
         assert!(held.consume().is_empty());
         assert!(!path.exists());
@@ -711,7 +1054,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let spool = tmp.path().join("spool");
         let me = crate::energy::spool::current_euid().unwrap();
-        let held = JobNotes::open_held(&spool, me, "n", 1, 1000).unwrap();
+        let (held, _) = JobNotes::open_held(&spool, me, "n", 1, 1000, NOW).unwrap();
         assert!(write_note(
             &spool,
             me,
@@ -728,13 +1071,19 @@ mod tests {
         let dir = spool.join(NOTES_DIR);
         // Just written: a job's steps may write before its extern step took the file. The
         // empty unheld one goes at once.
-        assert!(remove_leftovers(&spool, "n", SystemTime::now()).is_empty());
+        assert_eq!(
+            remove_leftovers(&spool, "n", SystemTime::now()),
+            (vec![], vec![])
+        );
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 3);
         assert!(!dir.join("n.3.1000.notes").exists());
         let later = SystemTime::now() + LEFTOVER_AFTER + Duration::from_secs(60);
-        let messages = remove_leftovers(&spool, "n", later);
-        assert_eq!(messages.len(), 1, "{messages:?}");
-        assert!(messages[0].contains("n.2.1000.notes"), "{messages:?}");
+        let (leftovers, messages) = remove_leftovers(&spool, "n", later);
+        assert!(messages.is_empty(), "{messages:?}");
+        assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+        assert_eq!((leftovers[0].job_id, leftovers[0].uid), (2, 1000));
+        assert_eq!(leftovers[0].extern_start_unix, None);
+        assert_eq!(leftovers[0].notes[0].job_name.as_deref(), Some("train"));
         let mut names: Vec<String> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -743,6 +1092,88 @@ mod tests {
         // The held file stays; another node's is not ours to judge.
         assert_eq!(names, ["n.1.1000.notes", "other.7.1000.notes"]);
         drop(held);
+    }
+
+    #[test]
+    fn a_dead_extern_steps_notes_are_a_leftover_at_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = tmp.path().join("spool");
+        let me = crate::energy::spool::current_euid().unwrap();
+        let (held, _) = JobNotes::open_held(&spool, me, "n", 9, 1000, NOW).unwrap();
+        let note = StepNote {
+            job_id: 9,
+            ..batch_note()
+        };
+        assert!(write_note(&spool, me, "n", 1000, &note).unwrap());
+        // Alive: its lock keeps the file.
+        assert_eq!(remove_leftovers(&spool, "n", SystemTime::now()).0, vec![]);
+        // kill -9: the lock goes with the process; the header says an extern step had it.
+        drop(held);
+        let (leftovers, messages) = remove_leftovers(&spool, "n", SystemTime::now());
+        assert!(messages.is_empty(), "{messages:?}");
+        assert_eq!(leftovers.len(), 1);
+        assert_eq!(leftovers[0].extern_start_unix, Some(NOW));
+        assert_eq!(leftovers[0].notes, [note]);
+        assert_eq!(fs::read_dir(spool.join(NOTES_DIR)).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn an_earlier_job_with_the_same_id_leaves_its_notes_to_a_leftover_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = tmp.path().join("spool");
+        let me = crate::energy::spool::current_euid().unwrap();
+        let ghost = StepNote {
+            job_id: 5,
+            job_name: Some("ghost".into()),
+            written_unix: NOW - 86_400,
+            ..batch_note()
+        };
+        let early = StepNote {
+            job_id: 5,
+            step_id: 0,
+            written_unix: NOW - 2,
+            ..srun_note(0, Some("1"))
+        };
+        assert!(write_note(&spool, me, "n", 1000, &early).unwrap());
+        assert!(write_note(&spool, me, "n", 1000, &ghost).unwrap());
+        let (mut held, earlier) = JobNotes::open_held(&spool, me, "n", 5, 1000, NOW).unwrap();
+        let earlier = earlier.expect("the day-old note is an earlier job's");
+        assert_eq!(earlier.notes, [ghost]);
+        // This job's own note, written a moment before its extern step started, stays.
+        let content = held.read_all(5);
+        assert_eq!(content.notes, [early]);
+        assert_eq!(content.header.map(|h| h.extern_start_unix), Some(NOW));
+        assert!(content.errors.is_empty(), "{:?}", content.errors);
+    }
+
+    #[test]
+    fn a_job_keeps_a_bounded_number_of_notes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = tmp.path().join("spool");
+        let me = crate::energy::spool::current_euid().unwrap();
+        let mut written = 0;
+        let mut refused = 0;
+        for step in 0..50 {
+            // Every step names a new GPU: each would be worth a note.
+            match write_note(
+                &spool,
+                me,
+                "n",
+                1000,
+                &srun_note(step, Some(&step.to_string())),
+            ) {
+                Ok(true) => written += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    assert!(e.contains("already hold"), "{e}");
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!(
+            (written, refused),
+            (MAX_NOTES_PER_JOB, 50 - MAX_NOTES_PER_JOB)
+        );
     }
 
     #[test]
@@ -776,11 +1207,10 @@ mod tests {
     fn node_name_sources_in_order() {
         let host = || "host".to_owned();
         let s = |v: &str| Some(v.to_owned());
-        assert_eq!(node_name(s("a"), s("b"), s("c"), host), "a");
-        assert_eq!(node_name(None, s("b"), s("c"), host), "b");
-        assert_eq!(node_name(s(""), None, s("sw1.sw2.gpu07"), host), "gpu07");
-        assert_eq!(node_name(None, None, s("cpu01"), host), "cpu01");
-        assert_eq!(node_name(None, None, None, host), "host");
+        assert_eq!(node_name(s("b"), s("c"), host), "b");
+        assert_eq!(node_name(s(""), s("sw1.sw2.gpu07"), host), "gpu07");
+        assert_eq!(node_name(None, s("cpu01"), host), "cpu01");
+        assert_eq!(node_name(None, None, host), "host");
     }
 
     #[test]

@@ -433,6 +433,46 @@ impl Nvml {
     }
 }
 
+/// Opens `library` and runs `query` on it in a helper thread, waiting at most `deadline` for
+/// both together: for NVML calls made from a slurmstepd thread that Slurm waits on (a step's
+/// launch, the job's end), where a driver that blocks in any call, not only in `nvmlInit`, must
+/// not hold the step. On a timeout the thread is left behind and this shared object pinned, as
+/// in [`Nvml::open`]; NVML is shut down when `query` returns.
+pub fn query_bounded<T: Send + 'static>(
+    library: &str,
+    deadline: Duration,
+    query: impl FnOnce(&Nvml) -> T + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = mpsc::channel();
+    let library = library.to_owned();
+    let spawned = std::thread::Builder::new()
+        .name("rci-nvml-query".to_owned())
+        .stack_size(8 << 20)
+        .spawn(move || {
+            let answer = Nvml::open(&library, deadline).map(|nvml| query(&nvml));
+            let _ = tx.send(answer);
+        });
+    let thread = spawned.map_err(|e| format!("cannot start a thread for NVML: {e}"))?;
+    match rx.recv_timeout(deadline) {
+        Ok(answer) => {
+            let _ = thread.join();
+            answer
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            drop(thread);
+            super::dso::pin_this_object();
+            Err(format!(
+                "NVML did not answer within {:.1} s; going on without it",
+                deadline.as_secs_f64()
+            ))
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            let _ = thread.join();
+            Err("the NVML thread ended without an answer".to_owned())
+        }
+    }
+}
+
 impl Nvml {
     /// `nvmlSystemGetDriverVersion` (e.g. `535.183.01`).
     pub fn driver_version(&self) -> Result<String, NvmlError> {

@@ -226,6 +226,18 @@ pub fn slurmd_spool_dir() -> Option<String> {
     unsafe { string_from((*conf).slurmd_spooldir) }.filter(|d| !d.is_empty())
 }
 
+/// Whether slurm.conf's `AccountingStorageType` is `accounting_storage/slurmdbd` (then every
+/// job has an account and a QOS, which Slurm writes into the batch step's environment).
+pub fn accounting_uses_slurmdbd() -> bool {
+    let Some(conf) = slurm_conf() else {
+        return false;
+    };
+    // SAFETY: as in cluster_name; `accounting_storage_type` is NULL or a NUL-terminated string
+    // owned by the configuration, not rewritten while a step runs.
+    unsafe { string_from((*conf).accounting_storage_type) }
+        .is_some_and(|t| t.ends_with("/slurmdbd"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,8 +130,12 @@ pub enum Resolution {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     NoGpus,
-    /// (GRES index, UUID) pairs taken from `CUDA_VISIBLE_DEVICES`, sorted by index.
-    Uuids(Vec<(u32, String)>),
+    /// (GRES index, UUID) pairs: the indices from `var`, the UUIDs from `CUDA_VISIBLE_DEVICES`,
+    /// sorted by index.
+    Uuids {
+        var: &'static str,
+        pairs: Vec<(u32, String)>,
+    },
     /// GRES indices from `var`, sorted numerically.
     Indices {
         var: &'static str,
@@ -144,15 +148,24 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// The GPU list Slurm itself sets (or clears) for a step of `kind`, as (variable, value): the
+/// gres plugins' job_set_env writes `SLURM_JOB_GPUS` for the batch step, step_set_env writes
+/// `SLURM_STEP_GPUS` for every step it launches (srun steps, salloc's interactive step). The
+/// other variable is whatever the user exported, and reading it would let a user widen or
+/// change the GPUs (an exported `SLURM_STEP_GPUS=0,1,2,3` reaches the batch step unchanged).
+pub fn slurm_gpu_list(env: &StepGpuEnv, kind: StepKind) -> Option<(&'static str, &str)> {
+    match kind {
+        StepKind::Extern => None,
+        StepKind::Normal | StepKind::Interactive => {
+            non_empty(&env.step_gpus).map(|v| ("SLURM_STEP_GPUS", v))
+        }
+        StepKind::Batch => non_empty(&env.job_gpus).map(|v| ("SLURM_JOB_GPUS", v)),
+    }
+}
+
 /// Reads the request out of the environment (see the module docs for the precedence).
 pub fn request(env: &StepGpuEnv, kind: StepKind) -> Request {
-    let source = match kind {
-        StepKind::Extern => None,
-        StepKind::Normal => non_empty(&env.step_gpus).map(|v| ("SLURM_STEP_GPUS", v)),
-        StepKind::Batch | StepKind::Interactive => non_empty(&env.step_gpus)
-            .map(|v| ("SLURM_STEP_GPUS", v))
-            .or_else(|| non_empty(&env.job_gpus).map(|v| ("SLURM_JOB_GPUS", v))),
-    };
+    let source = slurm_gpu_list(env, kind);
     let cvd = non_empty(&env.cuda_visible_devices);
     let Some((var, value)) = source else {
         let shared = non_empty(&env.shards_on_node).is_some()
@@ -224,7 +237,7 @@ pub fn request(env: &StepGpuEnv, kind: StepKind) -> Request {
                 .zip(tokens.into_iter().map(str::to_string))
                 .collect();
             pairs.sort_by_key(|(index, _)| *index);
-            return Request::Uuids(pairs);
+            return Request::Uuids { var, pairs };
         }
     }
     indices.sort_unstable();
@@ -296,17 +309,12 @@ pub fn resolve(
     match request(env, kind) {
         Request::NoGpus => Resolution::NoGpus,
         Request::Invalid(reason) => Resolution::Unresolved { reason },
-        Request::Uuids(pairs) => Resolution::Gpus(
-            pairs
-                .into_iter()
-                .map(|(index, uuid)| ResolvedGpu {
-                    index,
-                    minor: None,
-                    uuid,
-                    model: None,
-                })
-                .collect(),
-        ),
+        Request::Uuids { var, pairs } => match load_node() {
+            Ok(node) => check_uuids(var, pairs, &node, fallback),
+            Err(e) => Resolution::Unresolved {
+                reason: format!("{var} names GPUs but the node's GPUs cannot be read: {e}"),
+            },
+        },
         Request::Indices { var, indices } => match load_node() {
             Ok(node) => resolve_indices(var, &indices, &node, fallback),
             Err(e) => Resolution::Unresolved {
@@ -314,6 +322,60 @@ pub fn resolve(
             },
         },
     }
+}
+
+/// The GPUs named by UUID in `CUDA_VISIBLE_DEVICES`, accepted only where the node agrees: a
+/// `GPU-` UUID must be the one the node gives that GRES index, a `MIG-` UUID needs a MIG slice at
+/// that index. `CUDA_VISIBLE_DEVICES` is set by Slurm only where gres.conf asks for it; anywhere
+/// else it is the user's, and taking it unchecked would hand containers any GPU.
+fn check_uuids(
+    var: &str,
+    pairs: Vec<(u32, String)>,
+    node: &NodeGpus,
+    fallback: &dyn UuidByMinor,
+) -> Resolution {
+    let order = match slurm_order(node) {
+        Ok((order, _)) => order,
+        Err(e) => {
+            return Resolution::Unresolved {
+                reason: format!("{var}: {e}"),
+            }
+        }
+    };
+    let mut gpus = Vec::new();
+    for (index, uuid) in pairs {
+        let slot = usize::try_from(index).ok().and_then(|i| order.get(i));
+        let accepted = match slot.map(|g| &g.source) {
+            Some(Source::MigSlice) => is_mig_uuid(&uuid).then_some((None, None)),
+            Some(Source::Minor(minor)) => {
+                let proc_gpu = node.proc.by_minor(*minor);
+                let known = proc_gpu
+                    .and_then(|g| g.uuid.clone())
+                    .or_else(|| fallback.uuid_for_minor(*minor));
+                (known.as_deref() == Some(uuid.as_str()))
+                    .then(|| (Some(*minor), proc_gpu.and_then(|g| g.model.clone())))
+            }
+            _ => None,
+        };
+        match accepted {
+            Some((minor, model)) => gpus.push(ResolvedGpu {
+                index,
+                minor,
+                uuid,
+                model,
+            }),
+            None => {
+                return Resolution::Unresolved {
+                    reason: format!(
+                        "CUDA_VISIBLE_DEVICES names {uuid} for GRES index {index}, which is not \
+                         that GPU on node {}",
+                        node.node_name
+                    ),
+                }
+            }
+        }
+    }
+    Resolution::Gpus(gpus)
 }
 
 /// Where one Slurm GPU is found.
@@ -707,28 +769,50 @@ mod tests {
     }
 
     #[test]
-    fn uuids_in_cuda_visible_devices_pass_through() {
+    fn uuids_in_cuda_visible_devices_are_checked_against_the_node() {
+        let node = FakeNode::new(4);
+        // Indices 1 and 3 are MIG slices, 0 and 2 whole GPUs.
+        let gres = "Name=gpu File=/dev/nvidia0\n\
+            Name=gpu MultipleFiles=/dev/nvidia1,/dev/nvidia-caps/nvidia-cap21\n\
+            Name=gpu File=/dev/nvidia2\n\
+            Name=gpu MultipleFiles=/dev/nvidia3,/dev/nvidia-caps/nvidia-cap30";
+        let mig_a = "MIG-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
+        let mig_b = "MIG-GPU-5f8a2c4e-1b2d-4c3e-9f0a-7b6c5d4e3f21/1/0";
         let e = env(&[
-            ("SLURM_STEP_GPUS", "3,1"),
+            ("SLURM_STEP_GPUS", "3,1,2"),
             (
                 "CUDA_VISIBLE_DEVICES",
-                "MIG-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d,MIG-GPU-5f8a2c4e-1b2d-4c3e-9f0a-7b6c5d4e3f21/1/0",
+                &format!("{mig_a},{mig_b},{}", uuid(2)),
             ),
         ]);
         let r = resolve(
             &e,
             StepKind::Normal,
-            || Err("must not be read".to_string()),
+            || Ok(node.view(gres)),
             &NoUuidFallback,
         );
         // Pairs follow the index sort: index 1 was listed second.
-        assert_eq!(
-            uuids(&r),
-            [
-                "MIG-GPU-5f8a2c4e-1b2d-4c3e-9f0a-7b6c5d4e3f21/1/0",
-                "MIG-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d"
-            ]
+        assert_eq!(uuids(&r), [mig_b.to_owned(), uuid(2), mig_a.to_owned()]);
+
+        // A UUID that is not the GPU at its index, or a MIG UUID for a whole GPU: refused.
+        for cvd in [uuid(3), mig_a.to_owned()] {
+            let e = env(&[("SLURM_STEP_GPUS", "2"), ("CUDA_VISIBLE_DEVICES", &cvd)]);
+            let r = resolve(
+                &e,
+                StepKind::Normal,
+                || Ok(node.view(gres)),
+                &NoUuidFallback,
+            );
+            assert!(reason(&r).contains("which is not that GPU"), "{cvd}: {r:?}");
+        }
+        let e = env(&[("SLURM_STEP_GPUS", "2"), ("CUDA_VISIBLE_DEVICES", &uuid(2))]);
+        let r = resolve(
+            &e,
+            StepKind::Normal,
+            || Err("unreadable".into()),
+            &NoUuidFallback,
         );
+        assert!(reason(&r).contains("cannot be read: unreadable"), "{r:?}");
     }
 
     #[test]
@@ -756,20 +840,20 @@ mod tests {
     }
 
     #[test]
-    fn job_gpus_only_for_batch_and_interactive_steps() {
+    fn job_gpus_only_for_the_batch_step() {
         let node = FakeNode::new(2);
         let e = env(&[("SLURM_JOB_GPUS", "1"), ("CUDA_VISIBLE_DEVICES", "0")]);
         let gres = "Name=gpu File=/dev/nvidia[0-1]";
         let r = resolve(&e, StepKind::Batch, || Ok(node.view(gres)), &NoUuidFallback);
         assert_eq!(uuids(&r), [uuid(1)]);
+        // In srun and interactive steps SLURM_JOB_GPUS is only inherited (or exported).
         let r = resolve(
             &e,
             StepKind::Interactive,
             || Ok(node.view(gres)),
             &NoUuidFallback,
         );
-        assert_eq!(uuids(&r), [uuid(1)]);
-        // In an srun step SLURM_JOB_GPUS is only inherited from the batch script.
+        assert_eq!(r, Resolution::NoGpus);
         let r = resolve(
             &e,
             StepKind::Normal,
@@ -784,10 +868,19 @@ mod tests {
             &NoUuidFallback,
         );
         assert_eq!(r, Resolution::NoGpus);
-        // The step's own list wins over the job's.
-        let e = env(&[("SLURM_JOB_GPUS", "0,1"), ("SLURM_STEP_GPUS", "0")]);
+        // Each step reads only the variable Slurm sets for it: a user's SLURM_STEP_GPUS in
+        // the batch step, or SLURM_JOB_GPUS in an srun step, changes nothing.
+        let e = env(&[("SLURM_JOB_GPUS", "1"), ("SLURM_STEP_GPUS", "0,1")]);
         let r = resolve(&e, StepKind::Batch, || Ok(node.view(gres)), &NoUuidFallback);
-        assert_eq!(uuids(&r), [uuid(0)]);
+        assert_eq!(uuids(&r), [uuid(1)]);
+        let e = env(&[("SLURM_STEP_GPUS", "0,1")]);
+        let r = resolve(&e, StepKind::Batch, || Ok(node.view(gres)), &NoUuidFallback);
+        assert_eq!(r, Resolution::NoGpus);
+        let e = env(&[("SLURM_JOB_GPUS", "0,1"), ("SLURM_STEP_GPUS", "0")]);
+        for kind in [StepKind::Normal, StepKind::Interactive] {
+            let r = resolve(&e, kind, || Ok(node.view(gres)), &NoUuidFallback);
+            assert_eq!(uuids(&r), [uuid(0)], "{kind:?}");
+        }
     }
 
     #[test]

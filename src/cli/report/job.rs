@@ -102,7 +102,7 @@ pub fn render_record(record: &Value) -> String {
     let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut out = String::new();
     for (k, v) in pairs {
-        let _ = writeln!(out, "{k:<width$}  {v}");
+        let _ = writeln!(out, "{k:<width$}  {}", super::printable(&v));
     }
     out
 }

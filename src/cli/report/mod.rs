@@ -70,6 +70,29 @@ fn json_totals(key_name: &str, key: &str, t: &Totals) -> Value {
     })
 }
 
+/// `text` for a terminal: control characters (newlines, escape sequences) and invisible
+/// formatting characters (bidirectional overrides, zero-width spaces) written as `\n`,
+/// `\u{202e}`…, so that a name a user chose (a job name, an account in a record) can never add
+/// or disguise a row. CSV and JSON keep the exact text.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+    };
+    if !text.chars().any(invisible) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if invisible(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Renders a summary in `format`.
 pub fn render(summary: &Summary, by: GroupBy, format: Format) -> String {
     let groups = summary.groups();
@@ -81,7 +104,7 @@ pub fn render(summary: &Summary, by: GroupBy, format: Format) -> String {
             header.extend(COLUMNS.iter().map(|c| c.to_ascii_uppercase()));
             rows.push(header);
             for (key, t) in &groups {
-                let mut row = vec![(*key).to_owned()];
+                let mut row = vec![printable(key).into_owned()];
                 row.extend(table_cells(t));
                 rows.push(row);
             }
@@ -474,6 +497,28 @@ mod tests {
         );
         let s = summarize(&[p], GroupBy::User, None, None).unwrap();
         assert_eq!(group(&s, "u").currency, "mixed");
+    }
+
+    #[test]
+    fn table_cells_escape_what_could_forge_a_row() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            "rci-energy-n1-2024-01.jsonl",
+            &[
+                rec(1, "alice", "physics\nTOTAL  999", "n1", JAN + 10, 1.0),
+                rec(2, "bob", "che\u{202e}mistry", "n1", JAN + 20, 1.0),
+            ],
+            "",
+        );
+        let files = expand_inputs(&[tmp.path().to_path_buf()]).unwrap();
+        let s = summarize(&files, GroupBy::Account, None, None).unwrap();
+        let table = render(&s, GroupBy::Account, Format::Table);
+        assert_eq!(table.lines().count(), 4, "{table}");
+        assert!(table.contains("physics\\nTOTAL  999"), "{table}");
+        assert!(table.contains("che\\u{202e}mistry"), "{table}");
+        let csv = render(&s, GroupBy::Account, Format::Csv);
+        assert!(csv.contains("\"physics\nTOTAL  999\""), "{csv}");
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::energy::record::GpuInfo;
 use crate::energy::spool::ROOT_UID;
 use crate::energy::step_notes::{self, JobNotes, StepNote};
 use crate::energy::{
-    build_record, count_cpu_list, emit_with, EnergyMeter, GpuScope, HeldOutputs, JobFacts,
+    build_record, count_cpu_list, emit, emit_with, EnergyMeter, GpuScope, HeldOutputs, JobFacts,
 };
 use crate::ffi::slurm;
 use crate::ffi::spank::Spank;
@@ -70,10 +70,14 @@ pub fn is_extern_step(sp: &Spank<'_>) -> bool {
 
 /// This node's name as Slurm knows it (see [`step_notes::node_name`] for the sources).
 pub fn node_name(sp: &Spank<'_>) -> String {
+    // The topology address is Slurm's own only in the extern step, whose environment the user
+    // never writes.
+    let topology = is_extern_step(sp)
+        .then(|| sp.getenv("SLURM_TOPOLOGY_ADDR"))
+        .flatten();
     step_notes::node_name(
-        sp.getenv("SLURMD_NODENAME"),
         std::env::var("SLURMD_NODENAME").ok(),
-        sp.getenv("SLURM_TOPOLOGY_ADDR"),
+        topology,
         short_hostname,
     )
 }
@@ -114,11 +118,8 @@ fn read_node_gpus(cfg: &SpankConfig, node: &str) -> Result<NodeGpus, String> {
 
 /// GRES indices named by a GPU variable, for a record whose GPUs could not be identified.
 fn indices_only(env: &StepGpuEnv, kind: StepKind) -> Vec<GpuInfo> {
-    let list = match kind {
-        StepKind::Normal => env.step_gpus.as_deref(),
-        _ => env.step_gpus.as_deref().or(env.job_gpus.as_deref()),
-    };
-    list.unwrap_or_default()
+    resolve::slurm_gpu_list(env, kind)
+        .map_or("", |(_, list)| list)
         .split(',')
         .filter_map(|i| i.trim().parse().ok())
         .map(|index| GpuInfo {
@@ -135,6 +136,7 @@ fn gpus_from(
     sources: &[(StepKind, StepGpuEnv)],
     cfg: &SpankConfig,
     node_gpus: &Result<NodeGpus, String>,
+    problems: &mut Vec<String>,
 ) -> Vec<GpuInfo> {
     let mut gpus: Vec<GpuInfo> = Vec::new();
     for (kind, env) in sources {
@@ -142,6 +144,7 @@ fn gpus_from(
             slurm::error(&format!(
                 "spank_rci: accounting: GPUs not identified: {reason}"
             ));
+            problems.push(format!("GPUs not identified: {reason}"));
             indices_only(env, *kind)
         });
         for gpu in found {
@@ -182,7 +185,13 @@ pub fn start(sp: &Spank<'_>, cfg: &SpankConfig) {
     // Newer Slurm releases may give the extern step the job's GPUs; 22.05 does not.
     let env = StepGpuEnv::from_lookup(|name| sp.getenv(name));
     let node_gpus = read_node_gpus(cfg, &node);
-    let gpus = gpus_from(&[(StepKind::Batch, env.clone())], cfg, &node_gpus);
+    let mut start_problems = Vec::new();
+    let gpus = gpus_from(
+        &[(StepKind::Batch, env.clone())],
+        cfg,
+        &node_gpus,
+        &mut start_problems,
+    );
     let scope = if !gpus.is_empty() {
         GpuScope::Listed(&gpus)
     } else if node_has_gpus(cfg, &node) {
@@ -197,32 +206,34 @@ pub fn start(sp: &Spank<'_>, cfg: &SpankConfig) {
         sp.getenv("SLURM_JOB_PARTITION"),
         sp.alloc_cores()
     ));
+    let start_unix = now_unix();
+    // Only what Slurm itself says goes into the facts: the spank items here, the batch step's
+    // note at the end (see step_notes::merge). Name, account, partition and QOS are not taken
+    // from the extern step's environment: which release fills it from where is not ours to
+    // vouch for.
     let facts = JobFacts {
-        cluster: energy
-            .cluster
-            .clone()
-            .or_else(|| sp.getenv("SLURM_CLUSTER_NAME"))
-            .or_else(slurm::cluster_name)
-            .unwrap_or_default(),
+        cluster: cluster_name(cfg),
         job_id,
         array_job_id,
         array_task_id,
         het_job_id: None,
         het_job_offset: None,
-        job_name: sp.getenv("SLURM_JOB_NAME").unwrap_or_default(),
-        user: crate::ffi::passwd::user_name(uid).unwrap_or_else(|| uid.to_string()),
+        job_name: String::new(),
+        user: user_name(uid),
         uid,
-        account: sp.getenv("SLURM_JOB_ACCOUNT").unwrap_or_default(),
-        partition: sp.getenv("SLURM_JOB_PARTITION").unwrap_or_default(),
-        qos: sp.getenv("SLURM_JOB_QOS"),
+        account: String::new(),
+        partition: String::new(),
+        qos: None,
         node: node.clone(),
         node_cpus: None,
         alloc_cpus,
         alloc_mem_mb: sp.alloc_mem_mb().unwrap_or(0),
-        start_unix: now_unix(),
+        start_unix,
         end_unix: 0,
         gpus: gpus.clone(),
         exit_status: None,
+        claimed: None,
+        incomplete: start_problems,
     };
     // Everything the end needs is opened now, as root: on Slurm 24.11-25.11 slurm_spank_exit
     // may run while slurmstepd has the job user's euid for a moment (see HeldOutputs).
@@ -232,18 +243,27 @@ pub fn start(sp: &Spank<'_>, cfg: &SpankConfig) {
             "spank_rci: accounting: job {job_id}: at start: {p} (tried again at the end)"
         ));
     }
-    for m in step_notes::remove_leftovers(&energy.spool_dir, &node, SystemTime::now()) {
-        slurm::info(&format!("spank_rci: accounting: {m}"));
+    let (mut leftovers, messages) =
+        step_notes::remove_leftovers(&energy.spool_dir, &node, SystemTime::now());
+    for m in messages {
+        slurm::error(&format!("spank_rci: accounting: {m}"));
     }
-    let notes = match JobNotes::open_held(&energy.spool_dir, ROOT_UID, &node, job_id, uid) {
-        Ok(notes) => Some(notes),
-        Err(e) => {
-            slurm::error(&format!(
-                "spank_rci: accounting: job {job_id}: step notes unavailable: {e}"
-            ));
-            None
-        }
-    };
+    let notes =
+        match JobNotes::open_held(&energy.spool_dir, ROOT_UID, &node, job_id, uid, start_unix) {
+            Ok((notes, earlier)) => {
+                leftovers.extend(earlier);
+                Some(notes)
+            }
+            Err(e) => {
+                slurm::error(&format!(
+                    "spank_rci: accounting: job {job_id}: step notes unavailable: {e}"
+                ));
+                None
+            }
+        };
+    for leftover in leftovers {
+        record_leftover(leftover, cfg, &node, &node_gpus);
+    }
     let meter_node = node.clone();
     let meter = EnergyMeter::start_scoped(energy, scope, move |what| {
         slurm::debug(&format!(
@@ -269,7 +289,7 @@ pub fn note_step(sp: &Spank<'_>, cfg: &SpankConfig) {
         return;
     };
     let uid = sp.job_uid().unwrap_or(u32::MAX);
-    let note = StepNote::from_env(job_id, step_id, |name| sp.getenv(name));
+    let note = StepNote::from_env(job_id, step_id, now_unix(), |name| sp.getenv(name));
     let node = node_name(sp);
     if let Err(e) = step_notes::write_note(&cfg.energy.spool_dir, ROOT_UID, &node, uid, &note) {
         slurm::error(&format!(
@@ -309,25 +329,16 @@ pub fn finish(cfg: &SpankConfig) {
         .as_mut()
         .map(|n| n.read(job_id))
         .unwrap_or_default();
+    if notes_file.is_none() {
+        facts.incomplete.push(
+            "the job's step notes could not be read: name, partition and GPUs unknown".into(),
+        );
+    }
     for p in problems {
         slurm::error(&format!("spank_rci: accounting: job {job_id}: {p}"));
+        facts.incomplete.push(p);
     }
-    let info = step_notes::merge(&notes);
-    let fill = |field: &mut String, value: String| {
-        if field.is_empty() {
-            *field = value;
-        }
-    };
-    fill(&mut facts.job_name, info.job_name);
-    fill(&mut facts.account, info.account);
-    fill(&mut facts.partition, info.partition);
-    facts.qos = facts.qos.take().or(info.qos);
-    if let Some(cpus) = info.cpus_on_node.filter(|&n| n > 0) {
-        facts.alloc_cpus = cpus;
-    }
-    if facts.gpus.is_empty() {
-        facts.gpus = gpus_from(&info.gpu_sources, cfg, &node_gpus);
-    }
+    apply_notes(&mut facts, &notes, cfg, &node_gpus);
     for e in notes_file.map(JobNotes::consume).unwrap_or_default() {
         slurm::error(&format!("spank_rci: accounting: job {job_id}: {e}"));
     }
@@ -337,6 +348,100 @@ pub fn finish(cfg: &SpankConfig) {
     for e in emit_with(&record, &cfg.energy, &mut outputs) {
         slurm::error(&format!(
             "spank_rci: accounting record for job {job_id}: {e}"
+        ));
+    }
+}
+
+/// The cluster's name: `Cluster=`, else slurm.conf's ClusterName as slurmstepd read it.
+fn cluster_name(cfg: &SpankConfig) -> String {
+    cfg.energy
+        .cluster
+        .clone()
+        .or_else(slurm::cluster_name)
+        .unwrap_or_default()
+}
+
+fn user_name(uid: u32) -> String {
+    crate::ffi::passwd::user_name(uid).unwrap_or_else(|| uid.to_string())
+}
+
+/// Completes `facts` from the job's step notes: name, partition (and with slurmdbd account and
+/// QOS) from the batch step, what other steps claimed kept apart, CPUs, and the GPUs when the
+/// start did not know them.
+fn apply_notes(
+    facts: &mut JobFacts,
+    notes: &[StepNote],
+    cfg: &SpankConfig,
+    node_gpus: &Result<NodeGpus, String>,
+) {
+    let info = step_notes::merge(notes, slurm::accounting_uses_slurmdbd());
+    let fill = |field: &mut String, value: String| {
+        if field.is_empty() {
+            *field = value;
+        }
+    };
+    fill(&mut facts.job_name, info.job_name);
+    fill(&mut facts.account, info.account);
+    fill(&mut facts.partition, info.partition);
+    facts.qos = facts.qos.take().or(info.qos);
+    facts.claimed = Some(info.claimed);
+    if let Some(cpus) = info.cpus_on_node.filter(|&n| n > 0) {
+        facts.alloc_cpus = cpus;
+    }
+    facts.incomplete.extend(info.problems);
+    if facts.gpus.is_empty() {
+        facts.gpus = gpus_from(&info.gpu_sources, cfg, node_gpus, &mut facts.incomplete);
+    }
+}
+
+/// Writes the record of a job whose extern step on this node ended without one (killed), from
+/// the notes it left: marked incomplete, its energy unmeasured, never dropped silently.
+fn record_leftover(
+    leftover: step_notes::Leftover,
+    cfg: &SpankConfig,
+    node: &str,
+    node_gpus: &Result<NodeGpus, String>,
+) {
+    let job_id = leftover.job_id;
+    let first_note = leftover
+        .notes
+        .iter()
+        .map(|n| n.written_unix)
+        .filter(|&t| t > 0)
+        .min();
+    let start_unix = leftover
+        .extern_start_unix
+        .or(first_note)
+        .unwrap_or(leftover.last_change_unix);
+    let why = format!(
+        "the job's extern step on {node} ended without writing this record (killed?): energy \
+         not measured; end is the last change of its step notes ({}), a lower bound",
+        leftover.file.display()
+    );
+    slurm::error(&format!("spank_rci: accounting: job {job_id}: {why}"));
+    let mut facts = JobFacts {
+        cluster: cluster_name(cfg),
+        job_id,
+        user: user_name(leftover.uid),
+        uid: leftover.uid,
+        node: node.to_owned(),
+        start_unix,
+        end_unix: leftover.last_change_unix.max(start_unix),
+        incomplete: vec![why.clone()],
+        ..JobFacts::default()
+    };
+    apply_notes(&mut facts, &leftover.notes, cfg, node_gpus);
+    let cpu = vec![crate::energy::rapl::DomainEnergy {
+        domain: "cpu".to_owned(),
+        microjoules: None,
+        wraps: 0,
+        in_total: true,
+        unavailable: Some("not measured: the job's extern step died".to_owned()),
+    }];
+    let record = build_record(facts, cpu, Vec::new(), &cfg.energy);
+    for e in emit(&record, &cfg.energy) {
+        slurm::error(&format!(
+            "spank_rci: accounting record for job {job_id} (incomplete): {e}"
         ));
     }
 }

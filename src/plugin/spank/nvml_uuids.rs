@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::config::SpankConfig;
-use crate::ffi::nvml::Nvml;
+use crate::ffi::nvml::query_bounded;
+use crate::ffi::slurm;
 use crate::gpu::resolve::{NoUuidFallback, UuidByMinor};
 use crate::gpu::{gres_conf, proc_nvidia};
 
@@ -20,14 +21,19 @@ pub struct NvmlUuids {
 impl NvmlUuids {
     fn map(&self) -> &HashMap<u32, String> {
         self.map.get_or_init(|| {
-            let Ok(nvml) = Nvml::open(&self.library, self.timeout) else {
-                return HashMap::new();
-            };
-            let devices = nvml.devices().unwrap_or_default();
-            devices
-                .iter()
-                .filter_map(|d| Some((nvml.minor_number(d).ok()?, nvml.uuid(d).ok()?)))
-                .collect()
+            // One deadline for open, init and every query: this runs on slurmstepd's own
+            // thread (a step's init_post_opt, the job's end), which a hung driver must not hold.
+            let answer = query_bounded(&self.library, self.timeout, |nvml| {
+                let devices = nvml.devices().unwrap_or_default();
+                devices
+                    .iter()
+                    .filter_map(|d| Some((nvml.minor_number(d).ok()?, nvml.uuid(d).ok()?)))
+                    .collect::<HashMap<u32, String>>()
+            });
+            answer.unwrap_or_else(|e| {
+                slurm::error(&format!("spank_rci: GPU UUIDs from NVML: {e}"));
+                HashMap::new()
+            })
         })
     }
 
