@@ -352,8 +352,11 @@ fn gpu_job_record_has_the_two_gpus_and_exact_energy() {
     assert_eq!(r["node"], "gpu01");
     assert_eq!(r["user"], TEST_USER);
     assert_eq!(r["job_name"], "acct-gpu");
-    assert_eq!(r["account"], "proj-gpu");
     assert_eq!(r["partition"], "gpu");
+    // Without slurmdbd a job may have no account, and then the batch step's SLURM_JOB_ACCOUNT
+    // is whatever the user exported: kept as claimed, not as the record's account.
+    assert_eq!(r["account"], "");
+    assert_eq!(r["claimed"]["account"], "proj-gpu");
     assert_eq!(r["array_job_id"], Value::Null, "not an array job");
     assert_eq!(r["array_task_id"], Value::Null);
     assert_eq!(r["alloc_cpus"], 2);
@@ -474,8 +477,11 @@ fn srun_job_without_batch_step_gets_its_step_gpus() {
     .max()
     .expect("the srun job is known");
     let r = wait_record(c, id);
-    assert_eq!(r["job_name"], "acct-srun");
-    assert_eq!(r["partition"], "gpu");
+    // An srun step's environment is what the user's client sent: claimed, never facts.
+    assert_eq!(r["job_name"], "");
+    assert_eq!(r["partition"], "");
+    assert_eq!(r["claimed"]["job_name"], "acct-srun");
+    assert_eq!(r["claimed"]["partition"], "gpu");
     let gpus = r["gpus"].as_array().unwrap();
     assert_eq!(gpus.len(), 1, "{r}");
     let index = gpus[0]["index"].as_u64().unwrap() as u32;

@@ -33,8 +33,10 @@ fn both_nodes_are_idle_and_gpu01_has_four_l40() {
     assert_eq!(
         lines,
         [
+            "cpu01|both|idle|(null)",
             "cpu01|cpu|idle|(null)",
             "cpu01|special|idle|(null)",
+            "gpu01|both|idle|gpu:l40:4",
             "gpu01|gpu*|idle|gpu:l40:4"
         ]
     );
@@ -205,7 +207,7 @@ fn env_file_points_clients_at_the_cluster() {
     let partitions = assert_success(&out, "sinfo after sourcing env");
     assert_eq!(
         partitions.split_whitespace().collect::<Vec<_>>(),
-        ["cpu", "gpu*", "special"]
+        ["cpu", "gpu*", "special", "both"]
     );
 }
 

@@ -15,9 +15,10 @@
 //!   `facility_kwh` = `kwh` × `pue`; CO2 and the energy part of the cost use `facility_kwh`.
 //! - One record per job per node: a multi-node job writes one line from each node.
 //! - What the writer (the job's extern step) cannot know is left empty, never guessed
-//!   (see [`crate::plugin::spank::accounting`]): `job_name`, `account`, `partition`, `qos` and the GPUs
-//!   come from the job's batch (or interactive, or srun) steps on that node, so they are empty
-//!   when no step ran there; `alloc_cpus` is the batch step's `SLURM_CPUS_ON_NODE`, else the
+//!   (see [`crate::plugin::spank::accounting`]): `job_name`, `partition` (and with slurmdbd
+//!   `account`, `qos`) come from the job's batch step on that node, the GPUs from its batch or
+//!   srun steps; they are empty when no such step ran there. What only the user vouched for is
+//!   in `claimed`, and `incomplete` says what is missing and why; `alloc_cpus` is the batch step's `SLURM_CPUS_ON_NODE`, else the
 //!   cores allocated on the node; `alloc_mem_mb` is 0 unless memory is a consumable resource
 //!   (`SelectTypeParameters=CR_*_Memory`); `exit_status` is always null.
 

@@ -9,16 +9,21 @@
 //! in its `slurm_spank_init_post_opt` (root), and the extern step reads and removes its job's
 //! notes at exit:
 //!
-//! - batch / interactive step: name, account, partition, QOS, `SLURM_CPUS_ON_NODE` and the
-//!   job's GPUs (`SLURM_JOB_GPUS`). These win over everything else.
-//! - srun steps (jobs without a batch or interactive step, e.g. `srun` on its own): the same
-//!   fields from the step's environment, and the step's GPUs (`SLURM_STEP_GPUS`); the record
-//!   gets the union of the GPUs of all steps. A step writes a note only when no batch note
-//!   exists and its GPUs are not already noted, so a job of many steps leaves few files.
-//!   Caveat: srun forwards the user's environment, so name/account/partition of such jobs are
-//!   what srun's environment said; GPU indices come from slurmstepd.
+//! - batch step: name, partition, account, QOS, `SLURM_CPUS_ON_NODE` and the job's GPUs
+//!   (`SLURM_JOB_GPUS`), which slurmctld/slurmstepd write into its environment over whatever the
+//!   user exported. These win over everything else (account and QOS only with slurmdbd, see
+//!   [`merge`]).
+//! - interactive and srun steps (jobs without a batch step, e.g. `salloc` or `srun` on its
+//!   own): their GPUs (`SLURM_STEP_GPUS`, which slurmstepd sets); the record gets the union of
+//!   the GPUs of all steps. Their name/account/partition/QOS are what the user's client sent,
+//!   kept only as [`ClaimedFacts`]. A step writes a note only when no batch note exists and
+//!   its GPUs are not already noted, so a job of many steps leaves few, bounded files.
 //! - a job that never ran a step on a node (an `salloc` with nothing started there) has no
 //!   note: its record has empty name/account/partition and no GPUs.
+//!
+//! Every value is capped when the note is written ([`MAX_NAME_BYTES`], [`MAX_LIST_BYTES`]; a
+//! longer one is left out and the record says so), a job keeps at most [`MAX_NOTES_PER_JOB`]
+//! notes per node, and notes are filed under slurmstepd's own node name, never the step's.
 //!
 //! Notes live in `<AccountingSpool>/.step-notes/<node>.<job_id>.<uid>.notes`, one JSON line per
 //! note, one file per job and node (directory mode 0750, file 0640, root-owned, the same checks
@@ -26,9 +31,12 @@
 //! file at job start, as root, and holds it open with a shared `flock` until the end: it reads
 //! the notes through that descriptor, so the moment when Slurm 24.11–25.11 runs the extern
 //! step's end under the job user's euid cannot hide them; then it empties and removes the file.
-//! A file no live job holds, last written over [`LEFTOVER_AFTER`] ago, is a leftover (an extern
-//! step that died, or one that could not remove its emptied file) and is removed by the next
-//! extern step on the node. `rci report` reads only `*.jsonl` files, so notes never count as
+//! The extern step's first line is a [`NotesHeader`]. A file with a header that no live extern
+//! step holds belongs to one that died: the next extern step on the node turns its notes into a
+//! record marked incomplete ([`Leftover`]) and removes the file; so does it with an unheld file
+//! last written over [`LEFTOVER_AFTER`] ago, and with notes of an earlier job of the same id and
+//! uid ([`EARLIER_JOB_BEFORE`]). Empty unheld files (an extern step that could not remove its
+//! emptied file) simply go. `rci report` reads only `*.jsonl` files, so notes never count as
 //! records.
 
 use std::fs::{self, File, OpenOptions};
