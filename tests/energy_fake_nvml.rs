@@ -208,3 +208,78 @@ fn energy_meter_reads_gpus_in_its_thread() {
     assert_eq!(m.gpus[0].millijoules, Some(0));
     assert_eq!(m.gpus[0].model.as_deref(), Some("NVIDIA L4"));
 }
+
+/// A fake RAPL tree with one package zone whose counter reads `uj`.
+fn fake_rapl(root: &std::path::Path, uj: u64) {
+    let zone = root.join("class/powercap/intel-rapl:0");
+    fs::create_dir_all(&zone).unwrap();
+    fs::write(zone.join("name"), "package-0\n").unwrap();
+    fs::write(zone.join("max_energy_range_uj"), "262143328850\n").unwrap();
+    fs::write(zone.join("energy_uj"), format!("{uj}\n")).unwrap();
+}
+
+fn package_uj(m: &rci::energy::Measurements) -> Option<u64> {
+    m.cpu
+        .iter()
+        .find(|d| d.domain == "cpu-package-0")
+        .and_then(|d| d.microjoules)
+}
+
+#[test]
+fn gpus_hanging_at_the_final_sample_lose_only_the_gpu_readings() {
+    let fake = FakeNvml::new("device GPU-a 0 100 NVIDIA L4\n");
+    let sysfs = tempfile::tempdir().unwrap();
+    fake_rapl(sysfs.path(), 1_000_000);
+    let cfg = EnergyConfig {
+        sysfs_root: sysfs.path().to_path_buf(),
+        nvml_library: fake.path().to_owned(),
+        rapl_sample_interval: Duration::from_secs(60),
+        ..EnergyConfig::default()
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let job = [gpu(0, "GPU-a")];
+    let meter = EnergyMeter::start_scoped(&cfg, rci::energy::GpuScope::Listed(&job), move |s| {
+        let _ = tx.send(s);
+    });
+    let ready = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(ready.contains("1 of 1 GPU(s) read"), "{ready}");
+    // Now the driver blocks in every call, and the package used 5 J meanwhile.
+    fake.set("device GPU-a 0 100 NVIDIA L4\nquery_sleep_ms 600000\n");
+    fake_rapl(sysfs.path(), 6_000_000);
+    let m = meter.stop();
+    assert_eq!(
+        package_uj(&m),
+        Some(5_000_000),
+        "RAPL was final before the GPUs: {m:?}"
+    );
+    let gpus = m.job_gpus(&job);
+    assert_eq!(gpus[0].millijoules, None);
+    let why = gpus[0].unavailable.as_deref().unwrap_or("");
+    assert!(why.contains("did not finish within 10 s"), "{why}");
+}
+
+#[test]
+fn gpus_hanging_at_the_start_are_given_up_on_and_rapl_still_counts() {
+    let fake = FakeNvml::new("device GPU-a 0 100 NVIDIA L4\nquery_sleep_ms 600000\n");
+    let sysfs = tempfile::tempdir().unwrap();
+    fake_rapl(sysfs.path(), 1_000_000);
+    let cfg = EnergyConfig {
+        sysfs_root: sysfs.path().to_path_buf(),
+        nvml_library: fake.path().to_owned(),
+        nvml_init_timeout: Duration::from_millis(500),
+        rapl_sample_interval: Duration::from_secs(60),
+        ..EnergyConfig::default()
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let job = [gpu(0, "GPU-a")];
+    let meter = EnergyMeter::start_scoped(&cfg, rci::energy::GpuScope::Listed(&job), move |s| {
+        let _ = tx.send(s);
+    });
+    let ready = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(ready.contains("0 of 1 GPU(s) read"), "{ready}");
+    fake_rapl(sysfs.path(), 3_000_000);
+    let m = meter.stop();
+    assert_eq!(package_uj(&m), Some(2_000_000), "{m:?}");
+    let why = m.gpus[0].unavailable.clone().unwrap_or_default();
+    assert!(why.contains("did not answer within 0.5 s"), "{why}");
+}
