@@ -7,7 +7,8 @@
 # run their own munged/slurmctld/slurmd under temp dirs and never use the system ones.
 set -euo pipefail
 
-PACKAGES=(slurm-wlm munge libslurm-dev slurm-wlm-basic-plugins-dev clang libclang-dev jq)
+PACKAGES=(slurm-wlm munge libslurm-dev slurm-wlm-basic-plugins-dev clang libclang-dev jq slurmdbd
+    mariadb-server)
 TEST_USER=rcitest
 
 if [[ $(id -u) == 0 ]]; then

@@ -22,6 +22,10 @@ fn main() {
             explain::run_check_config(rest, &env, &mut out, &mut err)
         }
         Some((cmd, rest)) if cmd == "report" => rci::cli::report::cli_main(rest),
+        Some((cmd, rest)) if cmd == "sync" => rci::cli::sync::run_sync(rest, &mut out, &mut err),
+        Some((cmd, rest)) if cmd == "job" => {
+            rci::cli::job_energy::run_job(rest, env.uid == 0, &mut out, &mut err)
+        }
         Some((cmd, rest)) if cmd == "doctor" => {
             rci::cli::doctor::run_doctor(rest, &env.default_config, &mut out, &mut err)
         }

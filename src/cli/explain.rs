@@ -41,6 +41,8 @@ usage: rci explain [--config FILE] [--user NAME] [--] [sbatch/salloc options] [s
        rci report [FILES|DIRS...] --by user|account|partition|month|node [--since DATE]
                   [--until DATE] [--format table|csv|json]      (or: --job ID)
        rci doctor [--conf FILE] [--node NAME] [--only AREAS] [--json]   (rci doctor --help)
+       rci sync [--state FILE] [--dry-run] SPOOL_DIR|SYSLOG_FILE...      (rci sync --help)
+       rci job JOBID [--json]
 Options understood by explain: -p/--partition -J/--job-name -A/--account -q/--qos --comment
   -t/--time --gres -G/--gpus --gpus-per-node --gpus-per-task --gpus-per-socket --tres-per-task
   -c/--cpus-per-task -n/--ntasks -a/--array --wrap --rci-kind, ':' between het components.

@@ -72,6 +72,9 @@ pub struct ClusterOptions {
     pub spank_args: Option<String>,
     /// Where the built plugins are; `None`: see [`plugin_build_dir`].
     pub plugin_dir: Option<PathBuf>,
+    /// slurmdbd with its own MariaDB (`rci-cluster start --accounting`): accounts physics and
+    /// chemistry, `PrivateData=jobs,usage`.
+    pub accounting: bool,
 }
 
 impl ClusterOptions {
@@ -359,6 +362,9 @@ impl Cluster {
             .args(["--owner-pid", &std::process::id().to_string()]);
         if !keep_dirs() {
             cmd.arg("--remove-dir-on-owner-exit");
+        }
+        if options.accounting {
+            cmd.arg("--accounting");
         }
         if let Some(args) = &options.spank_args {
             cmd.args(["--spank-args", args]);

@@ -1,10 +1,8 @@
 //! The Slurm side: is rci wired in (extern step, plugstack.conf, JobSubmitPlugins), and were the
 //! installed plugins built for the Slurm that runs here?
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::check::Check;
 use crate::config::slurm_conf::{setting, settings};
@@ -98,11 +96,7 @@ struct DaemonVersion {
 }
 
 fn daemon_version(program: &'static str) -> Option<DaemonVersion> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
-    })?;
+    let found = crate::cli::command::on_path(program)?;
     let result = run_bounded(&found, &["-V"], VERSION_TIMEOUT).and_then(|out| {
         parse_version(&out).ok_or_else(|| format!("`{program} -V` printed {:?}", out.trim()))
     });
@@ -127,35 +121,7 @@ fn dotted(v: u32) -> String {
 
 /// Runs `program args`, giving up (and killing it) after `timeout`; its stdout.
 fn run_bounded(program: &Path, args: &[&str], timeout: Duration) -> Result<String, String> {
-    let show = program.display();
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run {show}: {e}"))?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "{show} {} did not finish within {timeout:?}",
-                    args.join(" ")
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(format!("waiting for {show}: {e}")),
-        }
-    }
-    let mut out = String::new();
-    if let Some(stdout) = child.stdout.take() {
-        let _ = stdout.take(64 * 1024).read_to_string(&mut out);
-    }
-    Ok(out)
+    crate::cli::command::run(program, args, None, timeout).map(|ran| ran.stdout)
 }
 
 /// `path` as Slurm finds a plugin: absolute, else under one of the PluginDir entries.
