@@ -55,7 +55,8 @@ show_command() {
 
 bold "Starting a test cluster in $DIR (job_submit: $plugins, spank: $plugins)"
 "$CLUSTER" start "$DIR" --plugin-dir "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release" \
-    --job-submit "$plugins" --spank "$plugins" --rci-conf "$REPO_ROOT/slurm-conf/demo-rci.conf.in"
+    --job-submit "$plugins" --spank "$plugins" --rci-conf "$REPO_ROOT/slurm-conf/demo-rci.conf.in" \
+    --accounting
 for var in $(compgen -e); do
     case $var in SLURM_* | SBATCH_* | SALLOC_* | SRUN_*) unset "$var" ;; esac
 done
@@ -194,7 +195,7 @@ for id in "${SUBMITTED[@]}"; do
 done
 
 # 4. Energy accounting: one record per job per node, and a report for accountants.
-submit "a 6-second job on two GPUs, measured (fake meters)" -p gpu -J measured-gpu \
+submit "a 6-second job on two GPUs, measured (fake meters)" --as rcitest -p gpu -J measured-gpu \
     --gres=gpu:2 -c 2 --wrap 'sleep 6'
 MEASURED_GPU_JOB=${SUBMITTED[-1]:-}
 submit "a 6-second CPU job, measured (fake meters)" -p cpu -J measured-cpu -c 4 --wrap 'sleep 6'
@@ -212,6 +213,14 @@ if [[ $plugins == rci ]]; then
             step "rci report --job: the GPU job's record, readable" "$RCI" report "$DIR/accounting" --job "$MEASURED_GPU_JOB"
         step "rci report: per user" "$RCI" report "$DIR/accounting" --by user
         step "rci report: per partition, CSV" "$RCI" report "$DIR/accounting" --by partition --format csv
+        step "rci sync: the summaries into slurmdbd (AdminComment)" \
+            "$RCI" sync --state "$DIR/work/sync.state" "$DIR/accounting"
+        [[ -z $MEASURED_GPU_JOB ]] || {
+            step "sacct shows them to accountants" \
+                sacct -j "$MEASURED_GPU_JOB" -X -o JobID,Account,AdminComment%100
+            step "rci job, as the job's user (rcitest)" \
+                runuser -u rcitest -- "$RCI" job "$MEASURED_GPU_JOB"
+        }
     else
         echo "  (no records: see the slurmd logs below)"
     fi
