@@ -7,8 +7,8 @@ mod common;
 mod fake_nvml;
 
 use common::{
-    assert_success, fake_gpu_uuid, rci_cli, shared_cluster, slurm_at_least, stdout_of, test_lock,
-    wait_until, Cluster, ClusterOptions, JOB_TIMEOUT, TEST_USER,
+    assert_success, fake_gpu_uuid, rci_cli, slurm_at_least, stdout_of, test_lock,
+    try_shared_cluster, wait_until, Cluster, ClusterOptions, JOB_TIMEOUT, TEST_USER,
 };
 use serde_json::Value;
 use std::fs;
@@ -17,13 +17,31 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-fn cluster() -> &'static Cluster {
-    let c = shared_cluster(ClusterOptions {
+/// The test cluster with slurmdbd, or `None` where this release's slurmdbd cannot run: Debian
+/// trixie's slurmdbd 24.11.5 dies against trixie's own MariaDB 11.8 (`fatal:
+/// _check_mysql_concat_is_sane`, client error 5027), with or without rci.
+fn cluster() -> Option<&'static Cluster> {
+    let options = ClusterOptions {
         accounting: true,
         ..ClusterOptions::plugins()
-    });
-    install_fake_nvml(c);
-    c
+    };
+    match try_shared_cluster(options) {
+        Ok(c) => {
+            install_fake_nvml(c);
+            Some(c)
+        }
+        Err(e) if e.contains("_check_mysql_concat_is_sane") => {
+            eprintln!(
+                "SKIPPED: this release's slurmdbd cannot use its MariaDB (Debian packaging, not \
+                 rci): {}",
+                e.lines()
+                    .find(|l| l.contains("fatal:"))
+                    .unwrap_or("_check_mysql_concat_is_sane")
+            );
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// The fake NVML where rci.conf says, its GPUs drawing power (so GPU energy is not 0).
@@ -120,7 +138,7 @@ fn job(c: &Cluster, user: &str, args: &[&str]) -> (u32, Value) {
 #[test]
 fn sync_writes_summaries_sacct_shows_and_a_second_run_writes_nothing() {
     let _lock = test_lock();
-    let c = cluster();
+    let Some(c) = cluster() else { return };
     let (gpu, gpu_record) = job(
         c,
         TEST_USER,
@@ -236,12 +254,45 @@ fn sync_writes_summaries_sacct_shows_and_a_second_run_writes_nothing() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(String::from_utf8_lossy(&out.stdout).is_empty());
+
+    // An accountant with only sacct gets the same numbers as from the spool (the GPU job's
+    // account, chemistry: its only job here).
+    let spool = c.dir().join("accounting").display().to_string();
+    let chemistry = |args: &[&str]| -> (u64, f64) {
+        let text = assert_success(&rci(c, None, args), "rci report");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let group = v["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["account"] == "chemistry")
+            .cloned()
+            .unwrap_or_else(|| panic!("no chemistry group: {v}"));
+        (
+            group["jobs"].as_u64().unwrap(),
+            group["kwh"].as_f64().unwrap(),
+        )
+    };
+    let from_spool = chemistry(&["report", "--by", "account", "--format", "json", &spool]);
+    let from_sacct = chemistry(&[
+        "report",
+        "--from-sacct",
+        "--by",
+        "account",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(from_spool.0, from_sacct.0, "jobs");
+    assert!(
+        (from_spool.1 - from_sacct.1).abs() < 1e-5,
+        "{from_spool:?} {from_sacct:?}"
+    );
 }
 
 #[test]
 fn slurmdbd_refusing_loses_nothing_and_the_next_run_catches_up() {
     let _lock = test_lock();
-    let c = cluster();
+    let Some(c) = cluster() else { return };
     let (id, _) = job(c, TEST_USER, &["-p", "cpu", "--wrap", "true"]);
     // A sacctmgr that refuses, first on PATH.
     let bin: PathBuf = c.dir().join("work/broken-bin");

@@ -25,9 +25,21 @@ pub fn run(
     stdin: Option<&str>,
     timeout: Duration,
 ) -> Result<Ran, String> {
+    run_env(program, args, &[], stdin, timeout)
+}
+
+/// [`run`] with variables added to the environment.
+pub fn run_env(
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+    timeout: Duration,
+) -> Result<Ran, String> {
     let show = format!("{} {}", program.display(), args.join(" "));
     let mut child = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {

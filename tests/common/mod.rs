@@ -813,6 +813,12 @@ static SHARED: OnceLock<Result<Cluster, String>> = OnceLock::new();
 /// (every caller in one binary must pass the same options). Stopped by the watchdog after the
 /// test process exits (see the module documentation).
 pub fn shared_cluster(options: ClusterOptions) -> &'static Cluster {
+    // Every test that needs the cluster fails with the same message, without retrying.
+    try_shared_cluster(options).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`shared_cluster`], or why it could not start (for tests that skip on a known limitation).
+pub fn try_shared_cluster(options: ClusterOptions) -> Result<&'static Cluster, String> {
     let cluster = SHARED.get_or_init(|| Cluster::try_start(options.clone()));
     match cluster {
         Ok(c) => {
@@ -820,10 +826,9 @@ pub fn shared_cluster(options: ClusterOptions) -> &'static Cluster {
                 c.options, options,
                 "shared_cluster() called with different options in one test binary"
             );
-            c
+            Ok(c)
         }
-        // Every test that needs the cluster fails with the same message, without retrying.
-        Err(e) => panic!("{e}"),
+        Err(e) => Err(e.clone()),
     }
 }
 

@@ -185,6 +185,8 @@ struct Options {
     until: Option<i64>,
     format: Format,
     help: bool,
+    /// Read the summaries `rci sync` wrote into slurmdbd instead of records.
+    from_sacct: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -196,6 +198,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         until: None,
         format: Format::Table,
         help: false,
+        from_sacct: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -214,6 +217,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         };
         match name {
             "-h" | "--help" => o.help = true,
+            "--from-sacct" => o.from_sacct = true,
             "--by" => {
                 let v = value("--by")?;
                 o.by = Some(GroupBy::parse(&v).ok_or_else(|| format!("unknown --by {v:?}"))?);
@@ -278,6 +282,9 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         let _ = out.write_all(USAGE.as_bytes());
         return 0;
     }
+    if o.from_sacct {
+        return report_from_sacct(&o, out, err);
+    }
     let inputs = if o.inputs.is_empty() {
         vec![PathBuf::from(DEFAULT_SPOOL_DIR)]
     } else {
@@ -338,6 +345,38 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             1
         }
     }
+}
+
+/// `rci report --from-sacct`: the same tables from what `rci sync` wrote into slurmdbd.
+fn report_from_sacct(o: &Options, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let by = o.by.unwrap_or(GroupBy::User);
+    if o.job.is_some() || by == GroupBy::Node || !o.inputs.is_empty() {
+        let _ = writeln!(
+            err,
+            "rci report: --from-sacct sums whole jobs: no --job, --by node or input files"
+        );
+        return 2;
+    }
+    let (lines, without) = match crate::cli::sync::from_sacct::summary_lines(o.since, o.until) {
+        Ok(found) => found,
+        Err(e) => {
+            let _ = writeln!(err, "rci report: {e}");
+            return 1;
+        }
+    };
+    if without > 0 {
+        let _ = writeln!(
+            err,
+            "rci report: {without} job(s) in that period have no rci summary (not synced yet?)"
+        );
+    }
+    let mut summary = Summary::default();
+    if let Err(e) = summary.read(lines.as_bytes(), "sacct", by, o.since, o.until) {
+        let _ = writeln!(err, "rci report: {e}");
+        return 1;
+    }
+    let _ = out.write_all(render(&summary, by, o.format).as_bytes());
+    0
 }
 
 fn args_job(args: &[String]) -> String {

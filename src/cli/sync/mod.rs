@@ -20,6 +20,7 @@
 //! naming the command and its error, and the state stays as it was.
 
 pub mod collect;
+pub mod from_sacct;
 pub mod summary;
 
 use std::collections::BTreeMap;
