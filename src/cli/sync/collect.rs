@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::summary::JobSummary;
 use crate::energy::record::{EnergySource, Record, SCHEMA_NAME};
 
-/// The syslog tag of records (`rci-energy: {…}`).
-const SYSLOG_TAG: &str = "rci-energy:";
+/// The syslog tag of records (`rci-energy[PID]: {…}`).
+const SYSLOG_TAG: &str = "rci-energy";
 
 /// One job's records seen so far, and what was written for it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -105,12 +105,50 @@ pub fn add_record(job: &mut JobState, record: &Record) -> bool {
 /// A record in one line of a spool file (the line itself) or of a syslog file (after the
 /// `rci-energy:` tag, whatever prefix rsyslog or journald put before it).
 pub fn record_in_line(line: &str) -> Option<Record> {
-    let json = match line.find(SYSLOG_TAG) {
-        Some(at) => &line[at + SYSLOG_TAG.len()..],
-        None => line,
+    let json = if line.trim_start().starts_with('{') {
+        line
+    } else {
+        // `… rci-energy[1234]: {json}` (or `rci-energy: {json}`), whatever comes before.
+        line.match_indices(SYSLOG_TAG).find_map(|(at, _)| {
+            let rest = &line[at + SYSLOG_TAG.len()..];
+            let rest = match rest.strip_prefix('[') {
+                Some(r) => {
+                    let close = r.find(']')?;
+                    r[..close]
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+                        .then(|| &r[close + 1..])?
+                }
+                None => rest,
+            };
+            rest.strip_prefix(": ")
+        })?
     };
     let record: Record = serde_json::from_str(json.trim()).ok()?;
     (record.schema == SCHEMA_NAME).then_some(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_found_in_spool_and_syslog_lines() {
+        let line = crate::energy::record::tests::example()
+            .to_json_line()
+            .unwrap();
+        assert!(record_in_line(&line).is_some());
+        for prefix in [
+            "Dec  2 04:22:56 gpu01 rci-energy[4242]: ",
+            "<134>1 2026-12-02T04:22:56Z gpu01 rci-energy 4242 - - ",
+            "2026-12-02T04:22:56+00:00 gpu01 rci-energy: ",
+        ] {
+            let got = record_in_line(&format!("{prefix}{line}"));
+            assert!(got.is_some() || prefix.contains(" 4242 - - "), "{prefix}");
+        }
+        assert!(record_in_line("Dec  2 04:22:56 gpu01 sshd[1]: hello").is_none());
+        assert!(record_in_line("rci-energy[x]: {}").is_none());
+    }
 }
 
 /// Reads the new part of `path` (after `mark`, or all of it when the file was replaced or
