@@ -128,29 +128,6 @@ pub fn record_in_line(line: &str) -> Option<Record> {
     (record.schema == SCHEMA_NAME).then_some(record)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_are_found_in_spool_and_syslog_lines() {
-        let line = crate::energy::record::tests::example()
-            .to_json_line()
-            .unwrap();
-        assert!(record_in_line(&line).is_some());
-        for prefix in [
-            "Dec  2 04:22:56 gpu01 rci-energy[4242]: ",
-            "<134>1 2026-12-02T04:22:56Z gpu01 rci-energy 4242 - - ",
-            "2026-12-02T04:22:56+00:00 gpu01 rci-energy: ",
-        ] {
-            let got = record_in_line(&format!("{prefix}{line}"));
-            assert!(got.is_some() || prefix.contains(" 4242 - - "), "{prefix}");
-        }
-        assert!(record_in_line("Dec  2 04:22:56 gpu01 sshd[1]: hello").is_none());
-        assert!(record_in_line("rci-energy[x]: {}").is_none());
-    }
-}
-
 /// Reads the new part of `path` (after `mark`, or all of it when the file was replaced or
 /// shrank), calling `each` per record; returns the new mark and the number of lines that were
 /// not records (other syslog lines are expected; in a spool file they are reported).
@@ -207,3 +184,26 @@ pub fn input_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 
 /// Jobs by key.
 pub type Jobs = BTreeMap<String, JobState>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_found_in_spool_and_syslog_lines() {
+        let line = crate::energy::record::tests::example()
+            .to_json_line()
+            .unwrap();
+        assert!(record_in_line(&line).is_some());
+        for prefix in [
+            "Dec  2 04:22:56 gpu01 rci-energy[4242]: ",
+            "<134>1 2026-12-02T04:22:56Z gpu01 rci-energy 4242 - - ",
+            "2026-12-02T04:22:56+00:00 gpu01 rci-energy: ",
+        ] {
+            let got = record_in_line(&format!("{prefix}{line}"));
+            assert!(got.is_some() || prefix.contains(" 4242 - - "), "{prefix}");
+        }
+        assert!(record_in_line("Dec  2 04:22:56 gpu01 sshd[1]: hello").is_none());
+        assert!(record_in_line("rci-energy[x]: {}").is_none());
+    }
+}
