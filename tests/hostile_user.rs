@@ -120,7 +120,8 @@ fn notes_dir(c: &Cluster) -> PathBuf {
     c.dir().join("accounting/.step-notes")
 }
 
-/// The step-notes files of `job_id` (any node, any uid) and their sizes.
+/// The step-notes files of `job_id` (any node, any uid) that hold anything, and their sizes
+/// (an emptied file the extern step could not unlink, on 24.11-25.11, goes with the next job).
 fn notes_of(c: &Cluster, job_id: u32) -> Vec<(String, u64)> {
     let Ok(entries) = fs::read_dir(notes_dir(c)) else {
         return Vec::new();
@@ -133,6 +134,7 @@ fn notes_of(c: &Cluster, job_id: u32) -> Vec<(String, u64)> {
             (parts.len() == 4 && parts[1] == job_id.to_string())
                 .then(|| (name, e.metadata().map(|m| m.len()).unwrap_or(0)))
         })
+        .filter(|(_, size)| *size > 0)
         .collect()
 }
 
