@@ -9,6 +9,7 @@
 #   make install  plugins into PLUGIN_DIR and rci into BINDIR, each by atomic rename, after
 #                 checking the job_submit plugin was built for the installed slurmctld's release
 #   make deb      a Debian package of both plugins and the CLI for the host's Slurm, in target/deb
+#   make fuzz     run every fuzz target for FUZZ_SECONDS each (nightly; scripts/fuzz)
 #   make clean    cargo clean and stop clusters left by killed test runs
 
 CARGO      ?= cargo
@@ -19,9 +20,12 @@ BINDIR     ?= /usr/local/bin
 DESTDIR    ?=
 # Debian suites whose Slurm the whole suite also runs on (scripts/test-releases live); empty: none.
 LIVE_SUITES ?= trixie sid
+# Seconds per fuzz target: `make fuzz` and the short run in `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_SECONDS_TEST ?= 10
 STAGE      := scripts/stage
 
-.PHONY: all deps build lint test test-host test-headers test-live demo install deb clean
+.PHONY: all deps build lint test test-host test-headers test-live test-fuzz fuzz demo install deb clean
 
 all: build
 
@@ -38,12 +42,18 @@ lint:
 # Integration tests load the plugins from the release build (target/release), so tests run in
 # release too. Clusters of test binaries stop themselves when the binary exits; `reap` makes sure
 # of it before make returns, whether the tests passed or not.
-test: deps build lint test-host test-headers test-live
+test: deps build lint test-host test-fuzz test-headers test-live
 
 test-host:
 	@echo "host: $$(slurmctld -V)"
 	@$(STAGE) "tests on the host's Slurm" sh -c '$(CARGO) test --workspace --release; \
 	    status=$$?; scripts/rci-cluster reap; exit $$status'
+
+test-fuzz:
+	@$(STAGE) "fuzz, $(FUZZ_SECONDS_TEST) s per target" scripts/fuzz --time $(FUZZ_SECONDS_TEST)
+
+fuzz:
+	@$(STAGE) fuzz scripts/fuzz --time $(FUZZ_SECONDS)
 
 test-headers:
 	@$(STAGE) "header matrix" scripts/test-releases headers

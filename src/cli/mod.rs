@@ -13,5 +13,5 @@ pub mod doctor;
 pub mod explain;
 pub mod job_energy;
 pub mod report;
-mod sbatch_args;
+pub mod sbatch_args;
 pub mod sync;

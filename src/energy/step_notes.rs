@@ -639,7 +639,7 @@ impl JobNotes {
 }
 
 /// Parses a notes file's bytes (`show`: its name, for messages).
-fn parse_content(text: &[u8], job_id: u32, show: &str) -> NotesContent {
+pub fn parse_content(text: &[u8], job_id: u32, show: &str) -> NotesContent {
     let mut content = NotesContent::default();
     for (n, line) in text.split(|&b| b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {

@@ -28,7 +28,7 @@ use crate::energy::record::parse_utc;
 use crate::energy::DEFAULT_SPOOL_DIR;
 
 mod job;
-mod summary;
+pub mod summary;
 
 pub use job::*;
 pub use summary::*;

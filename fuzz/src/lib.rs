@@ -1,0 +1,2 @@
+//! Checks shared by the fuzz targets; see `checks.rs`.
+pub mod checks;
