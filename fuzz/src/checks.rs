@@ -110,6 +110,10 @@ pub fn hostlist(data: &[u8]) {
     let text = text(data);
     if let Ok(names) = hostlist::expand(&text) {
         assert!(names.len() <= hostlist::MAX_EXPANSION);
+        // `contains` expands again: only for short lists, so big ranges do not slow the run.
+        if names.len() > 256 {
+            return;
+        }
         if let (Some(first), Some(last)) = (names.first(), names.last()) {
             assert!(hostlist::contains(&text, first), "{text:?} lost {first:?}");
             assert!(hostlist::contains(&text, last), "{text:?} lost {last:?}");
