@@ -23,6 +23,27 @@ use super::hostlist;
 
 /// How deep `Include` may nest before we call it a loop.
 const MAX_INCLUDE_DEPTH: usize = 8;
+/// Most files one gres.conf may include in all. Depth alone does not bound the work: a file
+/// that includes two others, each including two more, reads 2^8 files at depth 8 (found by the
+/// `gres_conf` fuzz target), and slurmstepd reads gres.conf in every task's task_init.
+const MAX_INCLUDED_FILES: usize = 64;
+
+/// Where `parse_into` is in the tree of included files.
+struct IncludeChain {
+    /// The files being parsed, outermost first: one reached again is a loop.
+    open: Vec<PathBuf>,
+    /// Files read so far, at any depth.
+    files_read: usize,
+}
+
+impl IncludeChain {
+    fn new() -> IncludeChain {
+        IncludeChain {
+            open: Vec::new(),
+            files_read: 0,
+        }
+    }
+}
 
 /// gres.conf `AutoDetect=` values, as Slurm reads them (case-insensitive, `nvml` by substring).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,7 +248,13 @@ pub fn parse(text: &str) -> Result<GresConf, String> {
             path.display()
         ))
     };
-    parse_into(&mut conf, text, Path::new("gres.conf"), &mut no_includes, 0)?;
+    parse_into(
+        &mut conf,
+        text,
+        Path::new("gres.conf"),
+        &mut no_includes,
+        &mut IncludeChain::new(),
+    )?;
     Ok(conf)
 }
 
@@ -238,7 +265,7 @@ pub fn parse_with_includes(
     read: &mut dyn FnMut(&Path) -> Result<String, String>,
 ) -> Result<GresConf, String> {
     let mut conf = GresConf::default();
-    parse_into(&mut conf, text, origin, read, 0)?;
+    parse_into(&mut conf, text, origin, read, &mut IncludeChain::new())?;
     Ok(conf)
 }
 
@@ -257,7 +284,7 @@ fn parse_into(
     text: &str,
     origin: &Path,
     read: &mut dyn FnMut(&Path) -> Result<String, String>,
-    depth: usize,
+    chain: &mut IncludeChain,
 ) -> Result<(), String> {
     let at = |line: usize| format!("{}:{line}", origin.display());
     for (line_no, line) in logical_lines(text) {
@@ -266,15 +293,32 @@ fn parse_into(
             continue;
         }
         if let Some(target) = include_target(trimmed) {
-            if depth >= MAX_INCLUDE_DEPTH {
+            if chain.open.len() >= MAX_INCLUDE_DEPTH {
                 return Err(format!(
                     "{}: Include nested deeper than {MAX_INCLUDE_DEPTH} (a loop?)",
                     at(line_no)
                 ));
             }
             let path = resolve_include(origin, target);
+            if path == origin || chain.open.contains(&path) {
+                return Err(format!(
+                    "{}: Include loop: {} includes itself",
+                    at(line_no),
+                    path.display()
+                ));
+            }
+            chain.files_read += 1;
+            if chain.files_read > MAX_INCLUDED_FILES {
+                return Err(format!(
+                    "{}: more than {MAX_INCLUDED_FILES} included files in all",
+                    at(line_no)
+                ));
+            }
             let included = read(&path).map_err(|e| format!("{}: {e}", at(line_no)))?;
-            parse_into(conf, &included, &path, read, depth + 1)?;
+            chain.open.push(origin.to_path_buf());
+            let result = parse_into(conf, &included, &path, read, chain);
+            chain.open.pop();
+            result?;
             continue;
         }
         let pairs = split_pairs(trimmed).map_err(|e| format!("{}: {e}", at(line_no)))?;
@@ -783,7 +827,31 @@ Name=gpu Type=odd\\#name File=/dev/nvidia2
         let mut read = |_: &Path| -> Result<String, String> { Ok("Include self.conf".to_string()) };
         let err = parse_with_includes("Include self.conf", Path::new("/x/gres.conf"), &mut read)
             .unwrap_err();
+        assert!(err.contains("Include loop"), "{err}");
+        // A chain of distinct files still stops at the depth limit.
+        let mut depth = 0;
+        let mut read = |_: &Path| -> Result<String, String> {
+            depth += 1;
+            Ok(format!("Include f{depth}.conf"))
+        };
+        let err = parse_with_includes("Include f0.conf", Path::new("/x/gres.conf"), &mut read)
+            .unwrap_err();
         assert!(err.contains("nested deeper"), "{err}");
+    }
+
+    #[test]
+    fn include_fan_out_is_bounded_in_all() {
+        // Depth bounds chains, not trees: a file with many Include lines, each file with as
+        // many, would read them all at every level.
+        let mut reads = 0;
+        let mut read = |_: &Path| -> Result<String, String> {
+            reads += 1;
+            Ok("Name=gpu File=/dev/nvidia0".to_string())
+        };
+        let root: String = (0..100).map(|i| format!("Include f{i}.conf\n")).collect();
+        let err = parse_with_includes(&root, Path::new("/x/gres.conf"), &mut read).unwrap_err();
+        assert!(err.contains("included files in all"), "{err}");
+        assert_eq!(reads, MAX_INCLUDED_FILES);
     }
 
     #[test]
