@@ -13,6 +13,9 @@
 
 /// Most names one expression may expand to. Real node lists and device lists are far smaller.
 pub const MAX_EXPANSION: usize = 65_536;
+/// Most bytes of names one expression may expand to: 65,536 names of a 4 KB literal each would
+/// be 268 MB (found by the `hostlist` fuzz target).
+pub const MAX_EXPANSION_BYTES: usize = 4 << 20;
 
 /// One piece of an entry: literal text, or a bracket group of numeric ranges.
 #[derive(Debug)]
@@ -39,6 +42,7 @@ impl Range {
 /// Expands a hostlist expression into its names, in order. Errors name the offending part.
 pub fn expand(expr: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
+    let mut bytes = 0usize;
     for entry in split_top_level(expr)? {
         let entry = entry.trim();
         if entry.is_empty() {
@@ -49,6 +53,12 @@ pub fn expand(expr: &str) -> Result<Vec<String>, String> {
         if count > MAX_EXPANSION.saturating_sub(out.len()) {
             return Err(format!(
                 "'{expr}' expands to more than {MAX_EXPANSION} names"
+            ));
+        }
+        bytes = bytes.saturating_add(count.saturating_mul(longest_name(&pieces)));
+        if bytes > MAX_EXPANSION_BYTES {
+            return Err(format!(
+                "'{expr}' expands to more than {MAX_EXPANSION_BYTES} bytes of names"
             ));
         }
         expand_pieces(&pieces, 0, String::new(), &mut out);
@@ -170,6 +180,21 @@ fn entry_count(pieces: &[Piece]) -> usize {
     })
 }
 
+/// The length of the longest name an entry expands to.
+fn longest_name(pieces: &[Piece]) -> usize {
+    pieces.iter().fold(0usize, |acc, piece| {
+        let len = match piece {
+            Piece::Literal(text) => text.len(),
+            Piece::Ranges(ranges) => ranges
+                .iter()
+                .map(|r| r.width.max(r.hi.to_string().len()))
+                .max()
+                .unwrap_or(0),
+        };
+        acc.saturating_add(len)
+    })
+}
+
 fn expand_pieces(pieces: &[Piece], at: usize, prefix: String, out: &mut Vec<String>) {
     match pieces.get(at) {
         None => out.push(prefix),
@@ -269,6 +294,10 @@ mod tests {
         assert!(err.contains("more than"), "{err}");
         assert!(expand("a[0-300]b[0-300]").is_err());
         assert_eq!(expand("n[1-65536]").unwrap().len(), 65_536);
+        // Few names but long ones: bounded in bytes too.
+        let long = format!("{}[1-65536]", "x".repeat(4000));
+        let err = expand(&long).unwrap_err();
+        assert!(err.contains("bytes of names"), "{}", &err[err.len() - 40..]);
     }
 
     #[test]
