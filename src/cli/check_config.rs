@@ -8,6 +8,13 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 
+/// Usage of `rci check-config`.
+pub const CHECK_CONFIG_USAGE: &str = "\
+usage: rci check-config [FILE]
+Parses rci.conf as the plugins do (default: $RCI_CONF, else rci.conf next to $SLURM_CONF, else
+/etc/slurm/rci.conf), checks its partition names against the slurm.conf next to it and prints
+what it does. Exit code 0 OK, 1 errors (one line each, with file:line), 2 a usage error.";
+
 /// `rci check-config [FILE]`; returns the exit code.
 pub fn run_check_config(
     args: &[String],
@@ -15,11 +22,18 @@ pub fn run_check_config(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
+    if asks_for_help(args) {
+        let _ = writeln!(out, "{CHECK_CONFIG_USAGE}");
+        return EXIT_OK;
+    }
     let path = match args {
         [] => env.default_config.clone(),
         [one] if !one.starts_with('-') => PathBuf::from(one),
         _ => {
-            let _ = writeln!(err, "rci check-config: expected one file\n{USAGE}");
+            let _ = writeln!(
+                err,
+                "rci check-config: expected one file\n{CHECK_CONFIG_USAGE}"
+            );
             return EXIT_USAGE;
         }
     };
