@@ -41,12 +41,29 @@ pub fn run_check_config(
         Ok(cfg) => {
             let _ = writeln!(out, "OK: {}", path.display());
             let _ = write!(out, "{}", summary(&cfg));
+            let _ = writeln!(out, "  partitions: {}", partitions_checked(&path));
             EXIT_OK
         }
         Err(e) => {
             print_config_error(&e, err);
             EXIT_FAIL
         }
+    }
+}
+
+/// Whether the partition names were checked against the slurm.conf beside `path`, and if not
+/// why (they are when it is readable and lists its partitions completely).
+fn partitions_checked(path: &std::path::Path) -> String {
+    let slurm_conf = crate::config::slurm_conf_beside(path);
+    match std::fs::read_to_string(&slurm_conf) {
+        Err(e) => format!("not checked ({}: {e})", slurm_conf.display()),
+        Ok(text) => match crate::config::slurm_conf::partition_names(&text) {
+            Some(_) => format!("all defined in {}", slurm_conf.display()),
+            None => format!(
+                "not checked ({} has Include lines or no PartitionName)",
+                slurm_conf.display()
+            ),
+        },
     }
 }
 
