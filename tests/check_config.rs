@@ -1,8 +1,13 @@
 //! `rci check-config` on malformed files: each is rejected (exit 1) with `file:line` and a
-//! message naming the problem; the same parser is what the plugins load.
+//! message naming the problem. The plugins load with the same parser: on a real cluster each
+//! of these files is refused by slurmctld, which logs why and keeps the last good config.
 
+mod common;
+
+use common::{test_lock, wait_until, Cluster, ClusterOptions};
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 const SLURM_CONF: &str = "PartitionName=DEFAULT State=UP\n\
                           PartitionName=cpu Nodes=c01\n\
@@ -216,4 +221,149 @@ fn the_shipped_example_is_still_accepted() {
     let slurm = std::fs::read_to_string(example.join("slurm.conf")).expect("example slurm.conf");
     let (code, out, err, _dir) = check(&text, Some(&slurm));
     assert_eq!(code, 0, "{out}{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plugins reject the same files (real cluster)
+// ---------------------------------------------------------------------------------------------
+
+const CLUSTER_CONF: &str =
+    "GpuPartitions=gpu\nCpuPartition=cpu\nAccounting=no\nContainerGpuEnv=no\n";
+const REROUTED: &str = "rci: job has no GPU request; partition gpu -> cpu";
+
+/// Replaces rci.conf by rename (so slurmctld never reads half a file).
+fn install(c: &Cluster, bytes: &[u8]) {
+    let path = c.rci_conf_path();
+    let tmp = path.with_extension("conf.test-tmp");
+    std::fs::write(&tmp, bytes).expect("write rci.conf");
+    std::fs::rename(&tmp, &path).expect("rename rci.conf");
+}
+
+fn still_rerouted(c: &Cluster) {
+    let (id, _, err) = c
+        .sbatch(&["--hold", "-p", "gpu"], "true")
+        .unwrap_or_else(|e| panic!("sbatch failed: {e}"));
+    assert!(
+        err.contains(REROUTED),
+        "the last good config is gone: {err}"
+    );
+    let _ = c.run("scancel", &[&id.to_string()]);
+}
+
+#[test]
+fn slurmctld_refuses_each_file_check_config_refuses_and_keeps_the_last_good_one() {
+    let _lock = test_lock();
+    let c = Cluster::try_start(ClusterOptions {
+        job_submit: true,
+        spank: true,
+        rci_conf: Some(CLUSTER_CONF.to_owned()),
+        ..ClusterOptions::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let slurm_conf = c.slurm_conf().display().to_string();
+    let cases: Vec<(Vec<u8>, usize, String)> = vec![
+        (
+            b"GpuPartitions=gpu\0\nCpuPartition=cpu\n".to_vec(),
+            1,
+            "NUL (U+0000)".into(),
+        ),
+        (
+            "GpuPartitions=gpu\u{200b}\nCpuPartition=cpu\n".into(),
+            1,
+            "ZERO WIDTH SPACE (U+200B)".into(),
+        ),
+        (
+            b"GpuPartitions=gpu\x1b\nCpuPartition=cpu\n".to_vec(),
+            1,
+            "(U+001B)".into(),
+        ),
+        (
+            b"GpuPartitions=gpu\nCpuPartition=nosuchpart\n".to_vec(),
+            2,
+            format!("CpuPartition: partition 'nosuchpart' is not defined in {slurm_conf}"),
+        ),
+        (
+            b"GpuPartitions=gpu,nosuch\nCpuPartition=cpu\n".to_vec(),
+            1,
+            format!("GpuPartitions: partition 'nosuch' is not defined in {slurm_conf}"),
+        ),
+        (
+            b"GpuPartitions=gpu\nCpuPartition=cpu\nDefaultPartition=nosuch\n".to_vec(),
+            3,
+            format!("DefaultPartition: partition 'nosuch' is not defined in {slurm_conf}"),
+        ),
+        (
+            b"GpuPartitions=gpu\nCpuPartition=a=b\n".to_vec(),
+            2,
+            "'a=b' is not a name".into(),
+        ),
+        (
+            b"GpuPartitions=gpu\nCpuPartition=cpu \\".to_vec(),
+            2,
+            "the last line ends with '\\'".into(),
+        ),
+        (
+            b"GpuPartitions=gpu\nCpuPartition=c\xffpu\n".to_vec(),
+            2,
+            "invalid UTF-8".into(),
+        ),
+        (
+            b"GpuPartitions=gpu\nCpuPartition=cpu\nMaxTime=3-0\n".to_vec(),
+            3,
+            "MaxTime is only valid on a Kind= line".into(),
+        ),
+    ];
+    still_rerouted(&c);
+    for (bytes, line, message) in cases {
+        install(&c, &bytes);
+        let expected = format!("error: rci: {}:{line}: ", c.rci_conf_path().display());
+        let mut found = None;
+        let logged = wait_until(Duration::from_secs(15), || {
+            let _ = c.run("sbatch", &["--test-only", "-p", "cpu", "--wrap", "true"]);
+            found = c
+                .slurmctld_log()
+                .lines()
+                .rev()
+                .find(|l| l.contains(&expected) && l.contains(&message))
+                .map(str::to_owned);
+            found.is_some()
+        });
+        assert!(
+            logged,
+            "slurmctld did not refuse {:?} with {expected}...{message}\n{}",
+            String::from_utf8_lossy(&bytes),
+            c.log_tails()
+        );
+        let found = found.unwrap_or_default();
+        assert!(
+            found.ends_with("keeping the previous configuration"),
+            "{found}"
+        );
+        still_rerouted(&c);
+    }
+    // A BOM at the start is accepted by slurmctld as by check-config.
+    let mut bom = b"\xef\xbb\xbf".to_vec();
+    bom.extend_from_slice(CLUSTER_CONF.as_bytes());
+    bom.extend_from_slice(b"CpuJobsOnGpuPartitions=reject\n");
+    install(&c, &bom);
+    let mut last = String::new();
+    let applied = wait_until(Duration::from_secs(15), || {
+        match c.sbatch(&["--hold", "-p", "gpu"], "true") {
+            Ok((id, _, err)) => {
+                let _ = c.run("scancel", &[&id.to_string()]);
+                last = err;
+                false
+            }
+            Err(err) => {
+                last = err;
+                true
+            }
+        }
+    });
+    assert!(
+        applied,
+        "rci.conf with a BOM was not loaded; last: {last}\n{}",
+        c.log_tails()
+    );
+    assert!(last.contains("no GPU request"), "{last}");
 }
