@@ -14,6 +14,15 @@ fn main() {
     };
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
+    // `rci help SUB` is `rci SUB --help`.
+    let args = match args.split_first() {
+        Some((cmd, rest)) if cmd == "help" && !rest.is_empty() => {
+            let mut a: Vec<String> = rest.iter().take(1).cloned().collect();
+            a.push("--help".to_owned());
+            a
+        }
+        _ => args,
+    };
     let code = match args.split_first() {
         Some((cmd, rest)) if cmd == "explain" => {
             explain::run_explain(rest, &env, &mut out, &mut err)

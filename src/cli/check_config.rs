@@ -8,6 +8,13 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 
+/// Usage of `rci check-config`.
+pub const CHECK_CONFIG_USAGE: &str = "\
+usage: rci check-config [FILE]
+Parses rci.conf as the plugins do (default: $RCI_CONF, else rci.conf next to $SLURM_CONF, else
+/etc/slurm/rci.conf), checks its partition names against the slurm.conf next to it and prints
+what it does. Exit code 0 OK, 1 errors (one line each, with file:line), 2 a usage error.";
+
 /// `rci check-config [FILE]`; returns the exit code.
 pub fn run_check_config(
     args: &[String],
@@ -15,11 +22,18 @@ pub fn run_check_config(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
+    if asks_for_help(args) {
+        let _ = writeln!(out, "{CHECK_CONFIG_USAGE}");
+        return EXIT_OK;
+    }
     let path = match args {
         [] => env.default_config.clone(),
         [one] if !one.starts_with('-') => PathBuf::from(one),
         _ => {
-            let _ = writeln!(err, "rci check-config: expected one file\n{USAGE}");
+            let _ = writeln!(
+                err,
+                "rci check-config: expected one file\n{CHECK_CONFIG_USAGE}"
+            );
             return EXIT_USAGE;
         }
     };
@@ -27,12 +41,29 @@ pub fn run_check_config(
         Ok(cfg) => {
             let _ = writeln!(out, "OK: {}", path.display());
             let _ = write!(out, "{}", summary(&cfg));
+            let _ = writeln!(out, "  partitions: {}", partitions_checked(&path));
             EXIT_OK
         }
         Err(e) => {
             print_config_error(&e, err);
             EXIT_FAIL
         }
+    }
+}
+
+/// Whether the partition names were checked against the slurm.conf beside `path`, and if not
+/// why (they are when it is readable and lists its partitions completely).
+fn partitions_checked(path: &std::path::Path) -> String {
+    let slurm_conf = crate::config::slurm_conf_beside(path);
+    match std::fs::read_to_string(&slurm_conf) {
+        Err(e) => format!("not checked ({}: {e})", slurm_conf.display()),
+        Ok(text) => match crate::config::slurm_conf::partition_names(&text) {
+            Some(_) => format!("all defined in {}", slurm_conf.display()),
+            None => format!(
+                "not checked ({} has Include lines or no PartitionName)",
+                slurm_conf.display()
+            ),
+        },
     }
 }
 

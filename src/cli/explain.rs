@@ -48,6 +48,25 @@ Options understood by explain: -p/--partition -J/--job-name -A/--account -q/--qo
   -c/--cpus-per-task -n/--ntasks -a/--array --wrap --rci-kind, ':' between het components.
 The configuration defaults to $RCI_CONF, else rci.conf next to $SLURM_CONF, else\n/etc/slurm/rci.conf.";
 
+/// Usage of `rci explain`.
+pub const EXPLAIN_USAGE: &str = "\
+usage: rci explain [--config FILE] [--user NAME] [--] [sbatch/salloc options] [script [args]]
+Shows what job_submit_rci would do with the job sbatch (with a script) or salloc (without)
+would submit: its kind and why, routing, time limit, QOS. Exit code 0 accepted (possibly with
+changes), 1 rejected or a configuration error, 2 a usage error.
+Options understood: -p/--partition -J/--job-name -A/--account -q/--qos --comment -t/--time
+  --gres -G/--gpus --gpus-per-node --gpus-per-task --gpus-per-socket --tres-per-task
+  -c/--cpus-per-task -n/--ntasks -a/--array --wrap --rci-kind, ':' between het components.
+The configuration defaults to $RCI_CONF, else rci.conf next to $SLURM_CONF, else
+/etc/slurm/rci.conf.";
+
+/// True when `-h`/`--help` comes before any `--` (after it, arguments belong to the job).
+pub fn asks_for_help(args: &[String]) -> bool {
+    args.iter()
+        .take_while(|a| a.as_str() != "--")
+        .any(|a| a == "-h" || a == "--help")
+}
+
 /// What the CLI knows about its surroundings (kept out of the logic for tests).
 #[derive(Debug, Clone)]
 pub struct CliEnv {
@@ -306,6 +325,10 @@ pub fn render(cfg: &Config, req: &JobRequest) -> (String, bool) {
 
 /// `rci explain ...`; returns the exit code.
 pub fn run_explain(args: &[String], env: &CliEnv, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    if asks_for_help(args) {
+        let _ = writeln!(out, "{EXPLAIN_USAGE}");
+        return EXIT_OK;
+    }
     let parsed = match parse_explain_args(args).and_then(|a| {
         let line = parse_sbatch_args(&a.sbatch)?;
         Ok((a, line))

@@ -371,20 +371,23 @@ impl Config {
     /// partition from `slurm.conf` in the same directory (tolerantly: if that fails, the
     /// default partition stays unknown).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let bytes = std::fs::read(path).map_err(|e| {
             ConfigError::single(
                 &path.display().to_string(),
                 None,
                 format!("cannot read: {e}"),
             )
         })?;
-        let mut cfg = Config::parse(&text, &path.display().to_string())?;
+        // Partitions named in rci.conf are checked against the slurm.conf beside it, if readable.
+        let slurm_conf = slurm_conf_beside(path);
+        let slurm_text = std::fs::read_to_string(&slurm_conf).ok();
+        let beside = slurm_text.as_deref().map(|t| (slurm_conf.as_path(), t));
+        let mut cfg = Config::parse_bytes(&bytes, &path.display().to_string(), beside)?;
         // rci.conf sits next to slurm.conf, and so does gres.conf unless GresConf= says otherwise.
         cfg.container.slurm_conf_dir = path.parent().map(Path::to_path_buf);
         if cfg.routing.default_partition.is_none() {
-            let slurm_conf = slurm_conf_beside(path);
-            if let Ok(slurm_text) = std::fs::read_to_string(&slurm_conf) {
-                if let Some(p) = default_partition_from_slurm_conf(&slurm_text) {
+            if let Some(slurm_text) = &slurm_text {
+                if let Some(p) = default_partition_from_slurm_conf(slurm_text) {
                     cfg.routing.default_partition = Some(p);
                     cfg.routing.default_partition_source =
                         DefaultPartitionSource::SlurmConf(slurm_conf);
@@ -615,9 +618,12 @@ UpdateMaxTime=2-00:00:00
             e.starts_with("/etc/slurm/rci.conf:1: unknown key 'Bogus'"),
             "{e}"
         );
-        // trailing continuation at EOF is tolerated
-        let cfg = parse("GpuPartitions=gpu \\");
-        assert!(cfg.routing.enabled());
+        // a trailing continuation at EOF is named with its line
+        let e = errors("GpuPartitions=gpu\nCpuPartition=cpu \\");
+        assert!(
+            e.starts_with("/etc/slurm/rci.conf:2: the last line ends with '\\'"),
+            "{e}"
+        );
         // CRLF
         let cfg = parse("GpuPartitions=gpu\r\nCpuPartition=c\r\n");
         assert_eq!(cfg.routing.cpu_partition, "c");
@@ -693,7 +699,7 @@ UpdateMaxTime=2-00:00:00
         );
         std::fs::write(
             dir.path().join("slurm.conf"),
-            "PartitionName=gpu Default=YES\n",
+            "PartitionName=gpu Default=YES\nPartitionName=cpu\n",
         )
         .unwrap();
         let cfg = Config::load(&rci).unwrap();
@@ -818,7 +824,7 @@ UpdateMaxTime=2-00:00:00
         let path = dir.path().join("rci.conf");
         let slurm = dir.path().join("slurm.conf");
         std::fs::write(&path, "GpuPartitions=gpu\n").unwrap();
-        std::fs::write(&slurm, "PartitionName=gpu Default=YES\n").unwrap();
+        std::fs::write(&slurm, "PartitionName=gpu Default=YES\nPartitionName=cpu\n").unwrap();
         let cache = ConfigCache::new(&path, Duration::ZERO, log).unwrap();
         assert_eq!(
             cache.current().routing.default_partition.as_deref(),

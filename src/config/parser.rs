@@ -52,6 +52,29 @@ pub(super) struct Parser {
     seen: Vec<(String, usize)>,
     config_rules: Vec<KindRule>,
     kind_lines: [Option<usize>; 5],
+    /// The slurm.conf partition names are checked against, with its path, when it was read.
+    slurm_partitions: Option<(String, Vec<String>)>,
+}
+
+impl Config {
+    /// Parses rci.conf bytes as read from `path` (named in messages): invalid UTF-8 is an error
+    /// with its line, a UTF-8 BOM at the start is skipped. When `slurm_conf` (its path and text)
+    /// is given and lists its partitions completely (no `Include`), every partition rci.conf
+    /// names must be one of them.
+    pub fn parse_bytes(
+        bytes: &[u8],
+        path: &str,
+        slurm_conf: Option<(&Path, &str)>,
+    ) -> Result<Config, ConfigError> {
+        let text = decode(bytes)
+            .map_err(|(line, message)| ConfigError::single(path, Some(line), message))?;
+        let mut parser = Parser::new(path);
+        parser.slurm_partitions = slurm_conf.and_then(|(conf, text)| {
+            super::slurm_conf::partition_names(text)
+                .map(|names| (conf.display().to_string(), names))
+        });
+        parser.run(text)
+    }
 }
 
 impl Parser {
@@ -68,6 +91,7 @@ impl Parser {
             seen: Vec::new(),
             config_rules: Vec::new(),
             kind_lines: [None; 5],
+            slurm_partitions: None,
         }
     }
 
@@ -80,7 +104,21 @@ impl Parser {
     }
 
     pub(super) fn run(mut self, text: &str) -> Result<Config, ConfigError> {
-        for (line, content) in logical_lines(text) {
+        // A BOM at the very start is the encoding's signature, not text (slurmctld and
+        // check-config read the file alike); anywhere else it is an invisible character.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        for (line, message) in forbidden_chars(text) {
+            self.issue(Some(line), message);
+        }
+        let (lines, last_continued) = split_logical_lines(text);
+        if let Some(line) = last_continued {
+            self.issue(
+                Some(line),
+                "the last line ends with '\\', which continues it into nothing (end of file)"
+                    .to_owned(),
+            );
+        }
+        for (line, content) in lines {
             match tokenize(&content) {
                 Err(message) => self.issue(Some(line), message),
                 Ok(pairs) => self.line(line, &pairs),
@@ -130,6 +168,20 @@ impl Parser {
             None => {
                 return match self.cfg.set_extension_key(&lower, value) {
                     Some(result) => result.map_err(|e| format!("{key}: {e}")),
+                    None if KIND_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) => {
+                        let also_rule = RULE_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key));
+                        Err(format!(
+                            "{key} is only valid on a Kind= line{} (e.g. Kind=vm {key}=...)",
+                            if also_rule {
+                                " or a KindRule= line"
+                            } else {
+                                ""
+                            }
+                        ))
+                    }
+                    None if RULE_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) => Err(format!(
+                        "{key} is only valid on a KindRule= line (e.g. KindRule=server {key}=...)"
+                    )),
                     None => {
                         let known: Vec<&str> = GLOBAL_KEYS
                             .iter()
@@ -150,11 +202,20 @@ impl Parser {
         self.seen.push((lower, line));
         let routing = &mut self.cfg.routing;
         match canonical {
-            "GpuPartitions" => routing.gpu_partitions = parse_list(value),
+            "GpuPartitions" => {
+                let list = parse_list(value);
+                if let Some(message) = list.iter().find_map(|p| bad_name(canonical, p)) {
+                    return Err(message);
+                }
+                routing.gpu_partitions = list;
+            }
             "CpuPartition" => {
                 let v = value.trim();
                 if v.is_empty() || v.contains(',') {
                     return Err("CpuPartition needs exactly one partition name".to_owned());
+                }
+                if let Some(message) = bad_name(canonical, v) {
+                    return Err(message);
                 }
                 routing.cpu_partition = v.to_owned();
             }
@@ -182,6 +243,9 @@ impl Parser {
             "AdminUsers" => self.cfg.admin_users = parse_list(value),
             "DefaultPartition" => {
                 let v = value.trim();
+                if let Some(message) = (!v.is_empty()).then(|| bad_name(canonical, v)).flatten() {
+                    return Err(message);
+                }
                 routing.default_partition = (!v.is_empty()).then(|| v.to_owned());
             }
             "DefaultKindRules" => self.cfg.kinds.default_rules = parse_bool(canonical, value)?,
@@ -355,6 +419,50 @@ impl Parser {
                 }
             }
         }
+        if let Some((conf, names)) = &self.slurm_partitions {
+            let known = |p: &str| names.iter().any(|n| n == p);
+            let mut named: Vec<(Option<usize>, &str, &str)> = Vec::new();
+            match line_of("cpupartition") {
+                Some(line) => named.push((Some(line), "CpuPartition", &routing.cpu_partition)),
+                // Not set: CPU-only jobs would be rerouted to the default, 'cpu'.
+                None if routing.enabled() && routing.action == CpuJobAction::Reroute => {
+                    named.push((
+                        line_of("gpupartitions"),
+                        "CpuPartition (not set, so the default)",
+                        &routing.cpu_partition,
+                    ))
+                }
+                None => {}
+            }
+            for p in &routing.gpu_partitions {
+                named.push((line_of("gpupartitions"), "GpuPartitions", p));
+            }
+            if let Some(p) = &routing.default_partition {
+                named.push((line_of("defaultpartition"), "DefaultPartition", p));
+            }
+            for kind in JobKind::ALL {
+                let policy = self.cfg.kinds.policy(kind);
+                if let Some(p) = &policy.partition {
+                    named.push((policy.line, "Partition", p));
+                }
+            }
+            for (line, key, partition) in named {
+                if !known(partition) {
+                    late.push((
+                        line,
+                        format!(
+                            "{key}: partition '{}' is not defined in {conf} (its partitions: {})",
+                            partition.escape_debug(),
+                            if names.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                names.join(", ")
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
         for (line, message) in late {
             self.issue(line, message);
         }
@@ -386,10 +494,16 @@ pub(super) fn set_kind_key(
             if v.is_empty() || v.contains(',') {
                 return Err("Partition needs exactly one partition name".to_owned());
             }
+            if let Some(message) = bad_name(canonical, v) {
+                return Err(message);
+            }
             policy.partition = Some(v.to_owned());
         }
         "Qos" => {
             let v = value.trim();
+            if let Some(message) = (!v.is_empty()).then(|| bad_name(canonical, v)).flatten() {
+                return Err(message);
+            }
             policy.qos = (!v.is_empty()).then(|| v.to_owned());
         }
         "AllowUsers" => policy.allow_users = parse_list(value),
@@ -463,4 +577,147 @@ pub(super) fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev.last().copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &[u8], slurm_conf: Option<&str>) -> String {
+        let conf = Path::new("/etc/slurm/slurm.conf");
+        match Config::parse_bytes(text, "/etc/slurm/rci.conf", slurm_conf.map(|t| (conf, t))) {
+            Ok(_) => panic!("expected an error for {:?}", String::from_utf8_lossy(text)),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const SLURM: &str = "PartitionName=DEFAULT State=UP\nPartitionName=cpu Nodes=a\n\
+                         PartitionName=gpu Nodes=b Default=YES\n";
+
+    #[test]
+    fn invisible_and_control_characters_are_named_with_line_and_column() {
+        for (text, name) in [
+            ("GpuPartitions=gpu\0\n", "NUL"),
+            ("# x\nGpuPartitions=gpu\u{200b}\n", "ZERO WIDTH SPACE"),
+            ("GpuPartitions=gpu\u{1}\n", "control character"),
+            ("GpuPartitions=g\u{a0}pu\n", "NO-BREAK SPACE"),
+            ("GpuPartitions=gpu \u{202e}\n", "bidirectional"),
+            ("GpuPartitions=gpu\u{feff}\n", "byte order mark"),
+            ("GpuPartitions=gpu\u{85}\n", "C1 control"),
+        ] {
+            let e = errors(text.as_bytes(), None);
+            let line = if text.starts_with('#') { 2 } else { 1 };
+            assert!(e.contains(&format!("rci.conf:{line}: column ")), "{e}");
+            assert!(e.contains(name), "{name}: {e}");
+        }
+        // Tabs and CRLF line ends are fine.
+        Config::parse("GpuPartitions=gpu\t\r\nCpuPartition=cpu\r\n", "x").unwrap();
+    }
+
+    #[test]
+    fn a_bom_at_the_start_is_accepted_and_invalid_utf8_has_a_line() {
+        let cfg = Config::parse_bytes(b"\xef\xbb\xbfGpuPartitions=gpu\n", "x", None).unwrap();
+        assert_eq!(cfg.routing.gpu_partitions, ["gpu"]);
+        let cfg = Config::parse("\u{feff}GpuPartitions=gpu\n", "x").unwrap();
+        assert_eq!(cfg.routing.gpu_partitions, ["gpu"]);
+        let e = errors(b"GpuPartitions=gpu\nCpuPartition=c\xffpu\n", None);
+        assert!(
+            e.starts_with("/etc/slurm/rci.conf:2: byte 15 of the line (0xff"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn partition_names_are_names() {
+        let e = errors(b"GpuPartitions=gpu\nCpuPartition=a=b\n", None);
+        assert!(
+            e.starts_with("/etc/slurm/rci.conf:2: CpuPartition: 'a=b' is not a name"),
+            "{e}"
+        );
+        assert!(errors(b"Kind=vm Partition=a\"b", None).contains("not a name"));
+        assert!(errors(b"DefaultPartition=\"x#y\"", None).contains("not a name"));
+        assert!(errors(b"GpuPartitions=\"a b\"", None).contains("not a name"));
+    }
+
+    #[test]
+    fn partitions_must_be_in_the_slurm_conf_beside() {
+        let ok =
+            b"GpuPartitions=gpu\nCpuPartition=cpu\nDefaultPartition=gpu\nKind=vm Partition=cpu\n";
+        let conf = Path::new("/etc/slurm/slurm.conf");
+        Config::parse_bytes(ok, "x", Some((conf, SLURM))).unwrap();
+        for (text, line, key, name) in [
+            (
+                "GpuPartitions=gpu\nCpuPartition=nosuchpart\n",
+                2,
+                "CpuPartition",
+                "nosuchpart",
+            ),
+            (
+                "GpuPartitions=gpu,nosuch\nCpuPartition=cpu\n",
+                1,
+                "GpuPartitions",
+                "nosuch",
+            ),
+            ("DefaultPartition=nosuch\n", 1, "DefaultPartition", "nosuch"),
+            (
+                "Kind=vm MaxTime=1:00:00 Partition=vms\n",
+                1,
+                "Partition",
+                "vms",
+            ),
+            ("GpuPartitions=gpu-long\n", 1, "GpuPartitions", "gpu-long"),
+        ] {
+            let e = errors(text.as_bytes(), Some(SLURM));
+            let want = format!(
+                "/etc/slurm/rci.conf:{line}: {key}: partition '{name}' is not defined in \
+                 /etc/slurm/slurm.conf (its partitions: cpu, gpu)"
+            );
+            assert!(e.contains(&want), "{e}\nwanted {want}");
+        }
+        // Not set: the default 'cpu' must exist for rerouting.
+        let e = errors(b"GpuPartitions=gpu\n", Some("PartitionName=gpu\n"));
+        assert!(
+            e.contains("CpuPartition (not set, so the default): partition 'cpu'"),
+            "{e}"
+        );
+        // Include lines or an excerpt without partitions: not checked.
+        for partial in [
+            "Include /etc/slurm/parts.conf\nPartitionName=gpu\n",
+            "GresTypes=gpu\n",
+        ] {
+            Config::parse_bytes(
+                b"CpuPartition=zz\nGpuPartitions=gpu",
+                "x",
+                Some((conf, partial)),
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn kind_keys_outside_a_kind_line_say_where_they_belong() {
+        let e = errors(b"GpuPartitions=gpu\nMaxTime=1:00:00\n", None);
+        assert!(
+            e.contains(
+                "rci.conf:2: MaxTime is only valid on a Kind= line (e.g. Kind=vm MaxTime=...)"
+            ),
+            "{e}"
+        );
+        assert!(
+            errors(b"Partition=x", None).contains("only valid on a Kind= line or a KindRule= line")
+        );
+        assert!(errors(b"Script=qemu", None).contains("only valid on a KindRule= line"));
+        assert!(errors(b"Maxtime=1", None).contains("Maxtime is only valid on a Kind= line"));
+    }
+
+    #[test]
+    fn a_dangling_backslash_at_the_end_is_named() {
+        let e = errors(b"GpuPartitions=gpu\nCpuPartition=cpu \\\n", None);
+        assert!(
+            e.starts_with("/etc/slurm/rci.conf:2: the last line ends with '\\'"),
+            "{e}"
+        );
+        // A continued line followed by a line is fine.
+        Config::parse("GpuPartitions=gpu \\\n CpuPartition=cpu\n", "x").unwrap();
+    }
 }

@@ -35,6 +35,30 @@ pub fn default_partition_from_slurm_conf(text: &str) -> Option<String> {
     found
 }
 
+/// The partitions slurm.conf text defines (`PartitionName=` lines other than `DEFAULT`), or
+/// `None` when that list may be incomplete: the file has `Include` lines (not followed) or no
+/// partition at all (an excerpt such as slurm-conf/example/slurm.conf).
+pub fn partition_names(text: &str) -> Option<Vec<String>> {
+    let mut names = Vec::new();
+    for (_, line) in logical_lines(text) {
+        let first_word = line.split_whitespace().next().unwrap_or("");
+        if first_word.eq_ignore_ascii_case("include") {
+            return None;
+        }
+        let Ok(pairs) = tokenize(&line) else { continue };
+        let Some((first_key, name)) = pairs.first() else {
+            continue;
+        };
+        if first_key.eq_ignore_ascii_case("PartitionName")
+            && !name.eq_ignore_ascii_case("DEFAULT")
+            && !names.contains(name)
+        {
+            names.push(name.clone());
+        }
+    }
+    (!names.is_empty()).then_some(names)
+}
+
 /// The value of a plain `Key=value` setting in slurm.conf text (case-insensitive key; the last
 /// one wins, as in slurmctld). Lines describing nodes, partitions and the like are skipped:
 /// their keys belong to that record. `Include` files are not followed.

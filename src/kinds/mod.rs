@@ -12,24 +12,31 @@
 //!    user is smaller (unlimited is the loosest). A declaration can make a job stricter, never
 //!    looser; an unknown declared kind rejects the job.
 //!
-//! Script rules look for a word on a line that is not a comment: lines whose first word starts
-//! with `#` (the shebang, `#SBATCH` lines) and the rest of a line after a word starting with `#`
-//! do not count. Words are separated by blanks and the shell characters ``;&|()<>`"'={}``, so a
-//! pattern matches at word boundaries only: `uvicorn` matches `uvicorn app:app`,
-//! `python -m uvicorn`, `/opt/bin/uvicorn` (a first pattern word may match the part after the
-//! last `/`) and `exec "uvicorn"`, but not `uvicorn_helper` or `# uvicorn`. A pattern of several
-//! words (`streamlit run`) matches consecutive words on one line. Any word counts, not just a
+//! Script rules look for a word outside comments. A comment is what bash takes for one: a `#`
+//! at the start of a word in code, up to the end of the line. A `#` inside quotes
+//! (`echo "VM #1"`), after a backslash (`a\ #`), inside `${…}` or in a here-document body starts
+//! none; the quoting is followed across lines (src/kinds/shell.rs has the rules, and goes blind, never
+//! hiding anything, where it cannot follow). Words are separated by blanks and the shell
+//! characters ``;&|()<>`"'={}``, so a pattern matches at word boundaries only: `uvicorn` matches
+//! `uvicorn app:app`, `python -m uvicorn`, `/opt/bin/uvicorn` (a first pattern word may match the
+//! part after the last `/`), `exec "uvicorn"`, `a && uvicorn`, `$(uvicorn)`, `env A=1 uvicorn`,
+//! but not `uvicorn_helper` or `# uvicorn`. A pattern of several words (`streamlit run`) matches
+//! consecutive words separated by blanks or `\`-newline continuations. Any word counts, not just a
 //! command in command position (`pip install uvicorn` counts too): finding the command position
-//! of shell text is guesswork, and wrappers (`srun`, `apptainer exec img`, `python -m`) would
-//! hide the programs rules are written for. Quotes do not protect `#`.
+//! of shell text is guesswork, and wrappers (`srun`, `apptainer exec img`, `python -m`, `nohup`)
+//! would hide the programs rules are written for. Words are matched as written: quotes or
+//! backslashes inside a word (`q'e'mu-kvm`), variables and `eval` are not undone.
 //!
 //! Cost: this runs under slurmctld's locks on scripts of up to several MB. Each script pattern
-//! carries a precompiled substring finder for its longest literal run; the scan visits each byte
-//! a constant number of times per pattern (linear) and allocates nothing.
+//! has a literal (the longest run without wildcards of its words); one Aho-Corasick automaton over
+//! all literals finds candidate words in a single pass, in script order, so the quoting is read
+//! once, only up to the last candidate, and a script without candidates is never lexed. Linear,
+//! and nothing is allocated per script.
 
 pub mod glob;
 mod rules;
 mod script;
+mod shell;
 #[cfg(test)]
 mod tests;
 

@@ -76,19 +76,41 @@ impl KindRule {
     }
 }
 
-/// The rules rci ships with, as `(kind, key, pattern)`; `key` is `Script` or `Name`.
+/// The rules rci ships with, as `(kind, key, pattern)`; `key` is `Script` or `Name`. The README's
+/// job-kind section lists them (a test compares the two).
+///
+/// Interactive development environments (notebooks, code-server) are `jupyter`; web apps,
+/// dashboards and long-running services are `server`; hypervisors and VM managers are `vm`.
+/// `-m X` patterns catch `python -m X` (any python, any options before `-m`) without catching
+/// `pip install X`.
 pub const BUILTIN_RULES: &[(JobKind, &str, &str)] = &[
     (JobKind::Vm, "Script", "qemu-system-*"),
     (JobKind::Vm, "Script", "qemu-kvm"),
+    (JobKind::Vm, "Script", "virsh start"),
+    (JobKind::Vm, "Script", "virsh create"),
+    (JobKind::Vm, "Script", "virt-install"),
     (JobKind::Jupyter, "Name", "spawner-jupyterhub"),
     (JobKind::Jupyter, "Name", "ondemand/*"),
     (JobKind::Jupyter, "Script", "jupyterhub-singleuser"),
     (JobKind::Jupyter, "Script", "batchspawner-singleuser"),
     (JobKind::Jupyter, "Script", "jupyter-lab"),
     (JobKind::Jupyter, "Script", "jupyter-notebook"),
+    (JobKind::Jupyter, "Script", "jupyter-server"),
     (JobKind::Jupyter, "Script", "jupyter lab"),
     (JobKind::Jupyter, "Script", "jupyter notebook"),
+    (JobKind::Jupyter, "Script", "jupyter server"),
+    (JobKind::Jupyter, "Script", "-m jupyterlab"),
+    (JobKind::Jupyter, "Script", "-m notebook"),
+    (JobKind::Jupyter, "Script", "code-server"),
     (JobKind::Server, "Script", "uvicorn"),
     (JobKind::Server, "Script", "gunicorn"),
     (JobKind::Server, "Script", "streamlit run"),
+    (JobKind::Server, "Script", "-m http.server"),
+    (JobKind::Server, "Script", "flask run"),
+    (JobKind::Server, "Script", "voila"),
+    (JobKind::Server, "Script", "panel serve"),
+    (JobKind::Server, "Script", "tensorboard --logdir*"),
+    (JobKind::Server, "Script", "mlflow server"),
+    (JobKind::Server, "Script", "mlflow ui"),
+    (JobKind::Server, "Script", "ray start --head"),
 ];

@@ -1,8 +1,10 @@
-//! Finding a rule's words in a batch script: one linear pass per group of patterns, no
-//! allocation (this runs under slurmctld's locks on scripts of several MB).
+//! Finding a rule's words in a batch script: one linear pass for all patterns, no allocation
+//! (this runs under slurmctld's locks on scripts of several MB).
 
+use aho_corasick::{AhoCorasick, Input, MatchKind};
 use memchr::memmem::Finder;
 
+use super::shell::CommentTracker;
 use super::{Glob, KindRule};
 
 /// Bytes that end a word in a script: blanks and shell punctuation.
@@ -39,7 +41,9 @@ fn is_blank(b: u8) -> bool {
 pub struct ScriptPattern {
     text: Box<str>,
     words: Vec<Glob>,
-    /// The longest literal run of the first word: every match contains it.
+    /// The word whose literal is searched for (the one with the longest literal run).
+    anchor: usize,
+    /// The longest literal run of the anchor word: every match contains it.
     literal: Box<[u8]>,
     finder: Finder<'static>,
 }
@@ -48,25 +52,38 @@ impl ScriptPattern {
     /// Compiles a pattern; errors name the problem for rci.conf messages.
     pub fn new(text: &str) -> Result<ScriptPattern, String> {
         let words: Vec<Glob> = text.split_ascii_whitespace().map(Glob::new).collect();
-        let first = words
-            .first()
-            .ok_or_else(|| "empty Script pattern".to_owned())?;
+        if words.is_empty() {
+            return Err("empty Script pattern".to_owned());
+        }
         if let Some(bad) = text.bytes().find(|&b| !is_blank(b) && is_word_separator(b)) {
             return Err(format!(
                 "Script pattern '{text}' contains '{}', which separates words in a script",
                 char::from(bad)
             ));
         }
-        let literal = first.longest_literal();
+        // The first of the longest literals: `-m http.server` searches for `http.server`.
+        let (anchor, literal) =
+            words
+                .iter()
+                .map(Glob::longest_literal)
+                .enumerate()
+                .fold((0, ""), |best, (i, lit)| {
+                    if lit.len() > best.1.len() {
+                        (i, lit)
+                    } else {
+                        best
+                    }
+                });
         if literal.is_empty() {
             return Err(format!(
-                "Script pattern '{text}' needs at least one character besides * and ? in its first word"
+                "Script pattern '{text}' needs at least one character besides * and ? in one of its words"
             ));
         }
         let finder = Finder::new(literal.as_bytes()).into_owned();
         Ok(ScriptPattern {
             text: text.into(),
             literal: literal.as_bytes().into(),
+            anchor,
             words,
             finder,
         })
@@ -79,107 +96,128 @@ impl ScriptPattern {
 
     /// The byte offset of the first word where the pattern matches outside comments, if any.
     pub fn find_in(&self, script: &str) -> Option<usize> {
+        let mut found = None;
         scan_words(&self.finder, script, |start, end| {
-            self.matches_at(script, start, end)
-        })
+            found = self.match_start(script, start, end);
+            found.is_some()
+        });
+        found
     }
 
-    /// Does the pattern match the words starting with `script[start..end]`?
+    /// Does the pattern match with its anchor word at `script[start..end]`?
     pub fn matches_at(&self, script: &str, start: usize, end: usize) -> bool {
-        let Some(word) = script.get(start..end) else {
-            return false;
-        };
-        let mut globs = self.words.iter();
-        let first_ok = globs.next().is_some_and(|first| {
-            first.matches(word)
-                || word
-                    .rsplit_once('/')
-                    .is_some_and(|(_, base)| first.matches(base))
-        });
-        if !first_ok {
-            return false;
-        }
+        self.match_start(script, start, end).is_some()
+    }
+
+    /// Where the match with its anchor word at `script[start..end]` begins, if it matches.
+    fn match_start(&self, script: &str, start: usize, end: usize) -> Option<usize> {
         let bytes = script.as_bytes();
-        let mut cursor = end;
-        for glob in globs {
-            // Only blanks may separate the words of a multi-word pattern.
-            let mut next = cursor;
-            while bytes.get(next).is_some_and(|&b| is_blank(b)) {
-                next += 1;
-            }
-            if next == cursor {
-                return false;
-            }
-            let next_end = word_end_from(bytes, next);
-            match script.get(next..next_end) {
-                Some(w) if !w.is_empty() && glob.matches(w) => cursor = next_end,
-                _ => return false,
-            }
+        if !self.word_matches(self.anchor, script.get(start..end)?) {
+            return None;
         }
-        true
+        // Words before the anchor, right to left, then the words after it.
+        let mut first = start;
+        for index in (0..self.anchor).rev() {
+            let prev_end = skip_blanks_back(bytes, first)?;
+            let mut prev_start = prev_end;
+            while prev_start > 0
+                && bytes
+                    .get(prev_start - 1)
+                    .is_some_and(|&b| !is_word_separator(b))
+            {
+                prev_start -= 1;
+            }
+            let word = script.get(prev_start..prev_end).filter(|w| !w.is_empty())?;
+            if !self.word_matches(index, word) {
+                return None;
+            }
+            first = prev_start;
+        }
+        let mut cursor = end;
+        for index in self.anchor + 1..self.words.len() {
+            let next = skip_blanks(bytes, cursor)?;
+            let next_end = word_end_from(bytes, next);
+            let word = script.get(next..next_end).filter(|w| !w.is_empty())?;
+            if !self.word_matches(index, word) {
+                return None;
+            }
+            cursor = next_end;
+        }
+        Some(first)
+    }
+
+    /// Word `index` of the pattern against one script word (the first pattern word may match
+    /// the part after the last `/`: `/usr/bin/qemu-kvm`).
+    fn word_matches(&self, index: usize, word: &str) -> bool {
+        self.words.get(index).is_some_and(|glob| {
+            glob.matches(word)
+                || (index == 0
+                    && word
+                        .rsplit_once('/')
+                        .is_some_and(|(_, base)| glob.matches(base)))
+        })
     }
 }
 
+/// After the blanks (and `\`-newline line continuations) at `from`: the next word's start, if
+/// at least one was skipped. Only these may separate the words of a multi-word pattern.
+fn skip_blanks(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        match bytes.get(at) {
+            Some(&b) if is_blank(b) => at += 1,
+            Some(b'\\') if bytes.get(at + 1) == Some(&b'\n') => at += 2,
+            _ => break,
+        }
+    }
+    (at > from).then_some(at)
+}
+
+/// Before the blanks (and line continuations) ending at `to`: the previous word's end, if at
+/// least one was skipped.
+fn skip_blanks_back(bytes: &[u8], to: usize) -> Option<usize> {
+    let mut at = to;
+    loop {
+        match at.checked_sub(1).and_then(|i| bytes.get(i)) {
+            Some(&b) if is_blank(b) => at -= 1,
+            Some(b'\n') if at >= 2 && bytes.get(at - 2) == Some(&b'\\') => at -= 2,
+            _ => break,
+        }
+    }
+    (at < to).then_some(at)
+}
+
 /// Visits, in order, each word outside comments that contains a hit of `finder`, as
-/// `(word start, word end)`, until `on_word` returns true; returns that word's start.
+/// `(word start, word end)`, until `on_word` returns true.
 ///
-/// Linear in the script: newlines and comment starts are looked for incrementally, and the
-/// search resumes after each visited word, so no byte is looked at more than a few times.
-fn scan_words(
-    finder: &Finder<'_>,
-    script: &str,
-    mut on_word: impl FnMut(usize, usize) -> bool,
-) -> Option<usize> {
+/// Linear in the script: the finder resumes after each visited word or comment, and the comment
+/// tracker reads each byte once, only up to the last hit.
+fn scan_words(finder: &Finder<'_>, script: &str, mut on_word: impl FnMut(usize, usize) -> bool) {
     let bytes = script.as_bytes();
+    let mut comments = CommentTracker::new(bytes);
     let mut pos = 0usize;
-    // Start of the line holding the current hit, how far back newlines were already looked
-    // for, where a comment starts on this line (if found yet) and how far it was looked for.
-    let mut line_start = 0usize;
-    let mut newline_scanned = 0usize;
-    let mut comment_at: Option<usize> = None;
-    let mut comment_scanned = 0usize;
     while let Some(rel) = bytes.get(pos..).and_then(|rest| finder.find(rest)) {
         let hit = pos + rel;
-        if let Some(nl) = bytes
-            .get(newline_scanned..hit)
-            .and_then(|gap| memchr::memrchr(b'\n', gap))
-        {
-            line_start = newline_scanned + nl + 1;
-            comment_at = None;
-            comment_scanned = line_start;
-        }
-        newline_scanned = hit;
-        if comment_at.is_none() {
-            comment_at = find_comment_start(bytes, line_start, comment_scanned, hit);
-            comment_scanned = hit;
-        }
-        if comment_at.is_some_and(|c| c <= hit) {
-            // The rest of this line is a comment: continue on the next line.
-            let nl = bytes
-                .get(hit..)
-                .and_then(|rest| memchr::memchr(b'\n', rest))?;
-            pos = hit + nl + 1;
-            line_start = pos;
-            newline_scanned = pos;
-            comment_at = None;
-            comment_scanned = pos;
-            continue;
-        }
-        let mut word_start = hit;
-        while word_start > line_start
-            && bytes
-                .get(word_start - 1)
-                .is_some_and(|&b| !is_word_separator(b))
-        {
-            word_start -= 1;
-        }
-        let word_end = word_end_from(bytes, hit);
-        if on_word(word_start, word_end) {
-            return Some(word_start);
-        }
-        pos = word_end.max(hit + 1);
+        pos = match comments.comment_end(hit) {
+            Some(end) => end.max(hit + 1),
+            None => {
+                let (start, end) = word_around(bytes, hit);
+                if on_word(start, end) {
+                    return;
+                }
+                end.max(hit + 1)
+            }
+        };
     }
-    None
+}
+
+/// The word holding byte `hit`.
+fn word_around(bytes: &[u8], hit: usize) -> (usize, usize) {
+    let mut start = hit;
+    while start > 0 && bytes.get(start - 1).is_some_and(|&b| !is_word_separator(b)) {
+        start -= 1;
+    }
+    (start, word_end_from(bytes, hit))
 }
 
 fn word_end_from(bytes: &[u8], from: usize) -> usize {
@@ -190,39 +228,12 @@ fn word_end_from(bytes: &[u8], from: usize) -> usize {
     end
 }
 
-/// The first `#` in `bytes[from..to]` that starts a word on the line beginning at `line_start`.
-fn find_comment_start(bytes: &[u8], line_start: usize, from: usize, to: usize) -> Option<usize> {
-    let region = bytes.get(from..to)?;
-    let mut search = 0usize;
-    while let Some(rel) = region.get(search..).and_then(|r| memchr::memchr(b'#', r)) {
-        let at = from + search + rel;
-        let starts_word = at == line_start
-            || at
-                .checked_sub(1)
-                .and_then(|i| bytes.get(i))
-                .is_some_and(|&b| b.is_ascii_whitespace());
-        if starts_word {
-            return Some(at);
-        }
-        search += rel + 1;
-    }
-    None
-}
-
 // ---------------------------------------------------------------------------------------------
 // Scanning for all Script= rules at once
 // ---------------------------------------------------------------------------------------------
 
-/// Rules with an index at or above this are not grouped; they are scanned one by one.
+/// Rules with an index at or above this are not in the shared pass; they are scanned one by one.
 pub const SCAN_LIMIT: usize = 256;
-
-/// Shortest literal a group may search for (shorter ones would hit too often), unless a
-/// pattern's own literal is shorter.
-const MIN_GROUP_LITERAL: usize = 4;
-
-/// Above this many script rules the groups are not optimised (only identical literals merge),
-/// keeping config loading cheap.
-const GREEDY_LIMIT: usize = 64;
 
 /// Which rules' `Script=` conditions matched a script.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -243,114 +254,102 @@ impl ScanHits {
     }
 }
 
-/// One substring search serving several script patterns.
-#[derive(Debug, Clone)]
-struct ScanGroup {
-    finder: Finder<'static>,
-    /// Rule indices whose pattern literal contains the group's literal.
+/// Every `Script=` condition of a rule list, searched in one pass over the script: one
+/// Aho-Corasick automaton (SIMD-prefiltered) over all the patterns' literals finds the words
+/// that may match, in script order, so one comment tracker serves them all. Each such word is
+/// checked against every pattern whose literal it contains (found by the same automaton, run
+/// over the word alone).
+#[derive(Debug, Clone, Default)]
+pub struct ScriptScan {
+    searcher: Option<AhoCorasick>,
+    /// The same literals, for the overlapping search within one word.
+    in_word: Option<AhoCorasick>,
+    /// Indices of the rules with a Script condition (below [`SCAN_LIMIT`]).
     members: Vec<usize>,
 }
 
-/// Every `Script=` condition of a rule list, searched with as few passes over the script as
-/// possible: patterns are grouped under a shared literal (`jupyter` serves `jupyter-lab`,
-/// `jupyter lab` and `jupyterhub-singleuser`), chosen greedily at config load. Each group costs
-/// one linear pass; each word holding a hit is checked against the group's patterns.
-#[derive(Debug, Clone, Default)]
-pub struct ScriptScan {
-    groups: Vec<ScanGroup>,
-}
-
 impl ScriptScan {
-    /// Builds the groups for `rules` (indices refer to this slice).
+    /// Builds the searcher for `rules` (indices refer to this slice).
     pub fn build(rules: &[KindRule]) -> ScriptScan {
-        let patterns: Vec<(usize, &[u8])> = rules
+        let (members, literals): (Vec<usize>, Vec<&[u8]>) = rules
             .iter()
             .enumerate()
             .take(SCAN_LIMIT)
             .filter_map(|(i, r)| Some((i, &*r.script.as_ref()?.literal)))
-            .collect();
-        let mut uncovered: Vec<(usize, &[u8])> = patterns;
-        let mut groups: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
-        let greedy = uncovered.len() <= GREEDY_LIMIT;
-        while let Some(&(_, first_literal)) = uncovered.first() {
-            let chosen: Vec<u8> = if greedy {
-                best_cover(&uncovered).unwrap_or_else(|| first_literal.to_vec())
-            } else {
-                first_literal.to_vec()
-            };
-            let (covered, rest): (Vec<_>, Vec<_>) = uncovered
-                .into_iter()
-                .partition(|(_, lit)| memchr::memmem::find(lit, &chosen).is_some());
-            uncovered = rest;
-            let members = covered.into_iter().map(|(i, _)| i).collect();
-            groups.push((chosen, members));
-        }
+            .unzip();
+        let automaton = |kind| {
+            if literals.is_empty() {
+                return None;
+            }
+            AhoCorasick::builder()
+                .match_kind(kind)
+                .build(&literals)
+                .ok()
+        };
+        // Leftmost-first gets the SIMD prefilter for the long search; only standard matching
+        // can list overlapping literals.
+        let searcher = automaton(MatchKind::LeftmostFirst);
+        let in_word = automaton(MatchKind::Standard);
         ScriptScan {
-            groups: groups
-                .into_iter()
-                .map(|(literal, members)| ScanGroup {
-                    finder: Finder::new(&literal).into_owned(),
-                    members,
-                })
-                .collect(),
+            searcher,
+            in_word,
+            members,
         }
     }
 
-    /// Number of passes a script costs.
+    /// Number of passes a script costs (0 without Script rules).
     pub fn passes(&self) -> usize {
-        self.groups.len()
+        if self.members.is_empty() {
+            0
+        } else {
+            1
+        }
     }
 
     /// Which of `rules`' Script conditions match `script`.
     pub fn run(&self, rules: &[KindRule], script: &str) -> ScanHits {
         let mut hits = ScanHits::default();
-        for group in &self.groups {
-            let mut remaining = group.members.len();
-            scan_words(&group.finder, script, |start, end| {
-                for &member in &group.members {
-                    if hits.get(member) {
-                        continue;
-                    }
-                    let matched = rules
-                        .get(member)
-                        .and_then(|r| r.script.as_ref())
-                        .is_some_and(|p| p.matches_at(script, start, end));
-                    if matched {
-                        hits.set(member);
-                        remaining = remaining.saturating_sub(1);
-                    }
+        let pattern = |member: usize| rules.get(member).and_then(|r| r.script.as_ref());
+        let (Some(searcher), Some(in_word)) = (&self.searcher, &self.in_word) else {
+            // Only when the automaton could not be built: one scan per pattern.
+            for &member in &self.members {
+                if pattern(member).is_some_and(|p| p.find_in(script).is_some()) {
+                    hits.set(member);
                 }
-                remaining == 0
-            });
+            }
+            return hits;
+        };
+        let bytes = script.as_bytes();
+        let mut comments = CommentTracker::new(bytes);
+        let mut remaining = self.members.len();
+        let mut pos = 0usize;
+        while pos < bytes.len() && remaining > 0 {
+            let found = searcher.try_find(Input::new(bytes).range(pos..));
+            let Ok(Some(m)) = found else {
+                break;
+            };
+            let hit = m.start();
+            pos = match comments.comment_end(hit) {
+                Some(end) => end.max(hit + 1),
+                None => {
+                    let (start, end) = word_around(bytes, hit);
+                    let word = bytes.get(start..end).unwrap_or(&[]);
+                    // Every literal in this word, each checked once per word.
+                    for found in in_word.find_overlapping_iter(word) {
+                        let Some(&member) = self.members.get(found.pattern().as_usize()) else {
+                            continue;
+                        };
+                        if !hits.get(member)
+                            && pattern(member).is_some_and(|p| p.matches_at(script, start, end))
+                        {
+                            hits.set(member);
+                            remaining -= 1;
+                        }
+                    }
+                    end.max(hit + 1)
+                }
+            };
         }
         hits
     }
-}
-
-/// The substring (of at least [`MIN_GROUP_LITERAL`] bytes, or a whole short literal) of one of
-/// the uncovered literals that is contained in the most of them; ties go to the longer one.
-fn best_cover(uncovered: &[(usize, &[u8])]) -> Option<Vec<u8>> {
-    let mut best: Option<(usize, usize, &[u8])> = None;
-    for &(_, literal) in uncovered {
-        let min_len = MIN_GROUP_LITERAL.min(literal.len()).max(1);
-        for start in 0..literal.len() {
-            for end in (start + min_len)..=literal.len() {
-                let Some(candidate) = literal.get(start..end) else {
-                    continue;
-                };
-                let cover = uncovered
-                    .iter()
-                    .filter(|(_, other)| memchr::memmem::find(other, candidate).is_some())
-                    .count();
-                let better = match best {
-                    None => true,
-                    Some((c, len, _)) => (cover, candidate.len()) > (c, len),
-                };
-                if better {
-                    best = Some((cover, candidate.len(), candidate));
-                }
-            }
-        }
-    }
-    best.map(|(_, _, literal)| literal.to_vec())
 }
