@@ -54,6 +54,9 @@ pub struct JobRequest {
     pub tres_per_socket: Option<String>,
     pub tres_per_task: Option<String>,
     pub time_limit: TimeLimit,
+    /// `--time-min`: the least limit the job accepts (for backfill); Slurm rejects a job whose
+    /// TimeMin is above its TimeLimit.
+    pub time_min: TimeLimit,
     /// Batch script text; `None` for salloc/srun allocations (interactive jobs).
     pub script: Option<String>,
     /// `NAME=value` pairs set by SPANK plugins on the client (`spank_job_control_setenv`).
@@ -83,6 +86,8 @@ impl JobRequest {
 pub struct JobChanges {
     pub partition: Option<String>,
     pub time_limit: Option<u32>,
+    /// New `time_min`, lowered with a lowered time limit.
+    pub time_min: Option<u32>,
     pub qos: Option<String>,
 }
 

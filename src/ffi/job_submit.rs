@@ -121,6 +121,11 @@ pub unsafe fn read_request(
         tres_per_socket: s(d.tres_per_socket),
         tres_per_task: s(d.tres_per_task),
         time_limit: time_limit(d.time_limit),
+        // time_min is 0 when not given (Slurm's default), NO_VAL in some updates.
+        time_min: match d.time_min {
+            0 => TimeLimit::Unset,
+            v => time_limit(v),
+        },
         script: s(d.script),
         spank_job_env,
         // job_modify's descriptor has no meaningful het offset: 22.05 sends 0 for every update
@@ -154,6 +159,9 @@ pub unsafe fn apply_changes(
     }
     if let Some(t) = changes.time_limit {
         d.time_limit = t;
+    }
+    if let Some(t) = changes.time_min {
+        d.time_min = t;
     }
     Ok(())
 }
