@@ -123,9 +123,66 @@ pub fn partition_list(list: &str) -> impl Iterator<Item = &str> {
     list.split(',').map(str::trim).filter(|p| !p.is_empty())
 }
 
+/// How many characters of one piece of user-controlled text a log line carries.
+pub const LOG_TEXT_MAX_CHARS: usize = 200;
+
+/// `text` made safe for one log line: control characters (newline, carriage return, escape,
+/// DEL, C1 controls) and invisible format characters become `\n`, `\x1b`, `\u{200b}` ...
+/// escapes, a backslash becomes `\\`, and text beyond `max_chars` characters is cut with
+/// `...(N more chars)`. Job names, comments, user names and paths reach slurmctld.log and
+/// slurmd's log through this, so a user cannot forge a log line or fill the log.
+pub fn log_safe(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars * 2));
+    let mut count = 0usize;
+    let mut chars = text.chars();
+    for c in chars.by_ref() {
+        if count == max_chars {
+            let rest = 1 + chars.count();
+            out.push_str(&format!("...({rest} more chars)"));
+            return out;
+        }
+        count += 1;
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c if is_invisible_format(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Format characters that display as nothing (zero-width, bidi controls, BOM, line/paragraph
+/// separators): they can hide or reorder what an admin reads in a log.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}' | '\u{feff}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_safe_escapes_line_breaks_controls_and_invisibles_and_bounds_length() {
+        assert_eq!(log_safe("plain name-1", 50), "plain name-1");
+        assert_eq!(
+            log_safe("x\n[2026-01-01T00:00:00] error: forged", 100),
+            "x\\n[2026-01-01T00:00:00] error: forged"
+        );
+        assert_eq!(log_safe("a\rb\x1b[31mc\u{7f}", 50), "a\\rb\\x1b[31mc\\x7f");
+        assert_eq!(log_safe("a\u{200b}b\u{202e}", 50), "a\\u{200b}b\\u{202e}");
+        assert_eq!(log_safe("back\\slash", 50), "back\\\\slash");
+        assert_eq!(log_safe(&"y".repeat(10), 4), "yyyy...(6 more chars)");
+        assert_eq!(log_safe("éé", 2), "éé");
+        assert!(!log_safe("\u{85}\u{2028}", 10)
+            .chars()
+            .any(|c| c.is_control() || c == '\u{2028}'));
+    }
 
     #[test]
     fn spank_env_finds_values_with_and_without_prefix() {

@@ -27,6 +27,9 @@ pub fn run_check_config(
         Ok(cfg) => {
             let _ = writeln!(out, "OK: {}", path.display());
             let _ = write!(out, "{}", summary(&cfg));
+            for w in crate::policy::update_caps::cap_escape_warnings(&cfg) {
+                let _ = writeln!(err, "warning: {}: {w}", path.display());
+            }
             EXIT_OK
         }
         Err(e) => {

@@ -70,7 +70,8 @@ fn het_leader_for(req: &JobRequest) -> Option<JobKind> {
 }
 
 fn remember_het_leader(req: &JobRequest, verdict: &Verdict, kind: Option<JobKind>) {
-    if let (Some(0), Verdict::Accept { .. }, Some(leader_kind)) = (req.het_job_offset, verdict, kind)
+    if let (Some(0), Verdict::Accept { .. }, Some(leader_kind)) =
+        (req.het_job_offset, verdict, kind)
     {
         HET_IN_PROGRESS.with(|c| {
             c.set(Some(HetInProgress {

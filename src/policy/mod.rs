@@ -21,6 +21,7 @@
 pub mod classify;
 pub mod routing;
 pub mod time;
+pub mod update_caps;
 
 use crate::config::{Config, MaxTime};
 use crate::job::{JobChanges, JobRequest, Origin, TimeLimit, Verdict};
@@ -207,6 +208,9 @@ fn decide_modify(cfg: &Config, req: &JobRequest) -> Verdict {
         return Verdict::accept();
     }
     if let Err(message) = routing::check_modify(cfg, req) {
+        return Verdict::Reject { message };
+    }
+    if let Err(message) = update_caps::check_kind_moves(cfg, req) {
         return Verdict::Reject { message };
     }
     let cap = cfg.effective_update_max_time();
