@@ -155,6 +155,28 @@ pub fn log_safe(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// A whole log message made one bounded line: like [`log_safe`] but backslashes stay as they
+/// are (the pieces in it were escaped by [`log_safe`] already); for the logging functions.
+pub fn log_line_safe(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    let clean = |c: char| !c.is_control() && !is_invisible_format(c);
+    if text.len() <= max_chars && text.chars().all(clean) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len().min(max_chars * 2));
+    for (count, c) in text.chars().enumerate() {
+        if count == max_chars {
+            let rest = text.chars().count() - count;
+            out.push_str(&format!("...({rest} more chars)"));
+            break;
+        }
+        match c {
+            c if !clean(c) => out.push_str(&log_safe(c.encode_utf8(&mut [0; 4]), 1)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Format characters that display as nothing (zero-width, bidi controls, BOM, line/paragraph
 /// separators): they can hide or reorder what an admin reads in a log.
 fn is_invisible_format(c: char) -> bool {
@@ -179,6 +201,9 @@ mod tests {
         assert_eq!(log_safe("back\\slash", 50), "back\\\\slash");
         assert_eq!(log_safe(&"y".repeat(10), 4), "yyyy...(6 more chars)");
         assert_eq!(log_safe("éé", 2), "éé");
+        assert_eq!(log_line_safe("a\\nb", 50), "a\\nb");
+        assert_eq!(log_line_safe("a\nb\\", 50), "a\\nb\\");
+        assert_eq!(log_line_safe("abcdef", 3), "abc...(3 more chars)");
         assert!(!log_safe("\u{85}\u{2028}", 10)
             .chars()
             .any(|c| c.is_control() || c == '\u{2028}'));
