@@ -133,15 +133,12 @@ pub const LOG_TEXT_MAX_CHARS: usize = 200;
 /// slurmd's log through this, so a user cannot forge a log line or fill the log.
 pub fn log_safe(text: &str, max_chars: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max_chars * 2));
-    let mut count = 0usize;
-    let mut chars = text.chars();
-    for c in chars.by_ref() {
+    for (count, (at, c)) in text.char_indices().enumerate() {
         if count == max_chars {
-            let rest = 1 + chars.count();
+            let rest = text[at..].chars().count();
             out.push_str(&format!("...({rest} more chars)"));
             return out;
         }
-        count += 1;
         match c {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),

@@ -51,13 +51,21 @@ impl Drop for RestoreExample<'_> {
     fn drop(&mut self) {
         set_conf(self.0, &example_conf());
         // One submission to make the plugin notice the change now.
-        let _ = self.0.sbatch(&["--hold", "-p", "cpu"], "true").map(|(id, _, _)| {
-            let _ = self.0.run("scancel", &[&id.to_string()]);
-        });
+        let _ = self
+            .0
+            .sbatch(&["--hold", "-p", "cpu"], "true")
+            .map(|(id, _, _)| {
+                let _ = self.0.run("scancel", &[&id.to_string()]);
+            });
     }
 }
 
-fn scontrol_update_as(c: &Cluster, user: Option<&str>, id: u32, what: &[&str]) -> std::process::Output {
+fn scontrol_update_as(
+    c: &Cluster,
+    user: Option<&str>,
+    id: u32,
+    what: &[&str],
+) -> std::process::Output {
     let job = format!("jobid={id}");
     let mut args = vec!["update", job.as_str()];
     args.extend_from_slice(what);
@@ -85,17 +93,36 @@ fn het_salloc_component_with_gpu_and_ten_days_gets_the_interactive_cap() {
         Duration::from_secs(60),
         "salloc",
         &[
-            "-p", "cpu", "-t", "1", ":", "-p", "gpu", "--gres=gpu:1", "-t", "10-0", "bash", "-c",
+            "-p",
+            "cpu",
+            "-t",
+            "1",
+            ":",
+            "-p",
+            "gpu",
+            "--gres=gpu:1",
+            "-t",
+            "10-0",
+            "bash",
+            "-c",
             "squeue -h -j $SLURM_JOB_ID -o '%i %l'",
         ],
         None,
     );
     let err = stderr_of(&out);
-    assert!(out.status.success(), "salloc failed: {err}\n{}", c.log_tails());
+    assert!(
+        out.status.success(),
+        "salloc failed: {err}\n{}",
+        c.log_tails()
+    );
     let limits = stdout_of(&out);
     let component1 = limits
         .lines()
-        .find(|l| l.split_whitespace().next().is_some_and(|id| id.ends_with("+1")))
+        .find(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|id| id.ends_with("+1"))
+        })
         .unwrap_or_else(|| panic!("no component 1 in {limits:?}"));
     assert_eq!(
         component1.split_whitespace().nth(1),
@@ -161,7 +188,9 @@ fn user_cannot_move_a_job_out_of_its_kinds_partition() {
     assert_eq!(record(c, id)["Partition"], "special");
     let logged = format!("job_modify/rci: job {id} user {TEST_USER}: rejected: rci: moving job {id} to partition cpu needs an operator");
     assert!(
-        wait_until(Duration::from_secs(5), || c.slurmctld_log().contains(&logged)),
+        wait_until(Duration::from_secs(5), || c
+            .slurmctld_log()
+            .contains(&logged)),
         "no {logged:?}\n{}",
         c.log_tails()
     );
@@ -183,7 +212,9 @@ fn time_min_above_the_cap_is_lowered_and_the_job_accepted() {
     assert_eq!(job["TimeLimit"], "3-00:00:00");
     assert_eq!(job["TimeMin"], "3-00:00:00");
     assert!(
-        err.contains("rci: vm job; --time-min 4-00:00:00 lowered to 3-00:00:00 with the time limit"),
+        err.contains(
+            "rci: vm job; --time-min 4-00:00:00 lowered to 3-00:00:00 with the time limit"
+        ),
         "{err}"
     );
     assert_success(&c.run("scancel", &[&id.to_string()]), "scancel");
@@ -230,11 +261,17 @@ fn rci_conf_replaced_by_a_fifo_never_blocks_slurmctld_and_the_old_config_stays()
     );
     let log = c.slurmctld_log();
     assert!(
-        log.contains("not a regular file (a FIFO)") && log.contains("keeping the previous configuration"),
+        log.contains("not a regular file (a FIFO)")
+            && log.contains("keeping the previous configuration"),
         "{}",
         c.log_tails()
     );
-    if let Some(id) = stdout_of(&submitted).trim().split(';').next().and_then(|s| s.parse::<u32>().ok()) {
+    if let Some(id) = stdout_of(&submitted)
+        .trim()
+        .split(';')
+        .next()
+        .and_then(|s| s.parse::<u32>().ok())
+    {
         let _ = c.run("scancel", &[&id.to_string()]);
     }
 }
@@ -282,7 +319,11 @@ fn a_config_with_a_hundred_thousand_errors_logs_a_bounded_line() {
         .lines()
         .find(|l| l.contains("keeping the previous configuration"))
         .expect("the error line");
-    assert!(error_line.contains("100000 problems"), "{}", &error_line[..error_line.len().min(500)]);
+    assert!(
+        error_line.contains("100000 problems"),
+        "{}",
+        &error_line[..error_line.len().min(500)]
+    );
     assert!(
         error_line.len() < 16 * 1024,
         "one error line of {} bytes",
