@@ -54,6 +54,9 @@ pub struct JobRequest {
     pub tres_per_socket: Option<String>,
     pub tres_per_task: Option<String>,
     pub time_limit: TimeLimit,
+    /// `--time-min`: the least limit the job accepts (for backfill); Slurm rejects a job whose
+    /// TimeMin is above its TimeLimit.
+    pub time_min: TimeLimit,
     /// Batch script text; `None` for salloc/srun allocations (interactive jobs).
     pub script: Option<String>,
     /// `NAME=value` pairs set by SPANK plugins on the client (`spank_job_control_setenv`).
@@ -83,6 +86,8 @@ impl JobRequest {
 pub struct JobChanges {
     pub partition: Option<String>,
     pub time_limit: Option<u32>,
+    /// New `time_min`, lowered with a lowered time limit.
+    pub time_min: Option<u32>,
     pub qos: Option<String>,
 }
 
@@ -118,9 +123,88 @@ pub fn partition_list(list: &str) -> impl Iterator<Item = &str> {
     list.split(',').map(str::trim).filter(|p| !p.is_empty())
 }
 
+/// How many characters of one piece of user-controlled text a log line carries.
+pub const LOG_TEXT_MAX_CHARS: usize = 200;
+
+/// `text` made safe for one log line: control characters (newline, carriage return, escape,
+/// DEL, C1 controls) and invisible format characters become `\n`, `\x1b`, `\u{200b}` ...
+/// escapes, a backslash becomes `\\`, and text beyond `max_chars` characters is cut with
+/// `...(N more chars)`. Job names, comments, user names and paths reach slurmctld.log and
+/// slurmd's log through this, so a user cannot forge a log line or fill the log.
+pub fn log_safe(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars * 2));
+    for (count, (at, c)) in text.char_indices().enumerate() {
+        if count == max_chars {
+            let rest = text[at..].chars().count();
+            out.push_str(&format!("...({rest} more chars)"));
+            return out;
+        }
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c if is_invisible_format(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A whole log message made one bounded line: like [`log_safe`] but backslashes stay as they
+/// are (the pieces in it were escaped by [`log_safe`] already); for the logging functions.
+pub fn log_line_safe(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    let clean = |c: char| !c.is_control() && !is_invisible_format(c);
+    if text.len() <= max_chars && text.chars().all(clean) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len().min(max_chars * 2));
+    for (count, c) in text.chars().enumerate() {
+        if count == max_chars {
+            let rest = text.chars().count() - count;
+            out.push_str(&format!("...({rest} more chars)"));
+            break;
+        }
+        match c {
+            c if !clean(c) => out.push_str(&log_safe(c.encode_utf8(&mut [0; 4]), 1)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Format characters that display as nothing (zero-width, bidi controls, BOM, line/paragraph
+/// separators): they can hide or reorder what an admin reads in a log.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}' | '\u{feff}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_safe_escapes_line_breaks_controls_and_invisibles_and_bounds_length() {
+        assert_eq!(log_safe("plain name-1", 50), "plain name-1");
+        assert_eq!(
+            log_safe("x\n[2026-01-01T00:00:00] error: forged", 100),
+            "x\\n[2026-01-01T00:00:00] error: forged"
+        );
+        assert_eq!(log_safe("a\rb\x1b[31mc\u{7f}", 50), "a\\rb\\x1b[31mc\\x7f");
+        assert_eq!(log_safe("a\u{200b}b\u{202e}", 50), "a\\u{200b}b\\u{202e}");
+        assert_eq!(log_safe("back\\slash", 50), "back\\\\slash");
+        assert_eq!(log_safe(&"y".repeat(10), 4), "yyyy...(6 more chars)");
+        assert_eq!(log_safe("éé", 2), "éé");
+        assert_eq!(log_line_safe("a\\nb", 50), "a\\nb");
+        assert_eq!(log_line_safe("a\nb\\", 50), "a\\nb\\");
+        assert_eq!(log_line_safe("abcdef", 3), "abc...(3 more chars)");
+        assert!(!log_safe("\u{85}\u{2028}", 10)
+            .chars()
+            .any(|c| c.is_control() || c == '\u{2028}'));
+    }
 
     #[test]
     fn spank_env_finds_values_with_and_without_prefix() {

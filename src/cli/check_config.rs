@@ -42,6 +42,9 @@ pub fn run_check_config(
             let _ = writeln!(out, "OK: {}", path.display());
             let _ = write!(out, "{}", summary(&cfg));
             let _ = writeln!(out, "  partitions: {}", partitions_checked(&path));
+            for w in crate::policy::update_caps::cap_escape_warnings(&cfg) {
+                let _ = writeln!(err, "warning: {}: {w}", path.display());
+            }
             EXIT_OK
         }
         Err(e) => {

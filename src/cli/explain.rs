@@ -13,11 +13,11 @@
 
 use crate::config::{Config, CpuJobAction, DefaultPartitionSource, DEFAULT_PATH};
 use crate::job::{JobRequest, TimeLimit, Verdict};
-use crate::kinds::RuleOrigin;
+use crate::kinds::{JobKind, RuleOrigin};
 use crate::policy::classify::{self, Classification, DetectedBy};
 use crate::policy::routing::{Exemption, RoutingOutcome};
 use crate::policy::time::TimeOutcome;
-use crate::policy::{evaluate, Evaluation};
+use crate::policy::{evaluate, evaluate_in_het, Evaluation};
 use crate::slurm_time::{format_limit, format_minutes};
 use crate::tres::GpuRequest;
 use std::fmt::Write as _;
@@ -133,6 +133,14 @@ fn describe_kind(cfg: &Config, req: &JobRequest, class: &Classification) -> Stri
         },
         DetectedBy::NoScript => format!("{} (no batch script: salloc/srun)", class.detected),
         DetectedBy::Fallback => format!("{} (no kind rule matched)", class.detected),
+        DetectedBy::HetLeader => format!(
+            "{} (the kind of het component 0: the whole job is judged by it)",
+            class.detected
+        ),
+        DetectedBy::HetLeaderUnknown => format!(
+            "{} (het component 0 not seen: the stricter of interactive and batch)",
+            class.detected
+        ),
     };
     let _ = write!(s, "{}", class.kind);
     match class.declared {
@@ -258,7 +266,16 @@ fn describe_time(cfg: &Config, req: &JobRequest, ev: &Evaluation<'_>) -> String 
 
 /// The explanation of one request, and whether it was accepted.
 pub fn render(cfg: &Config, req: &JobRequest) -> (String, bool) {
-    let ev = evaluate(cfg, req);
+    render_in_het(cfg, req, None)
+}
+
+/// [`render`] for a component of a het job whose component 0 got `leader_kind`.
+pub fn render_in_het(
+    cfg: &Config,
+    req: &JobRequest,
+    leader_kind: Option<JobKind>,
+) -> (String, bool) {
+    let ev = evaluate_in_het(cfg, req, leader_kind);
     let mut s = String::new();
     if let Some(n) = req.het_job_offset {
         let _ = writeln!(s, "het component {n}:");
@@ -373,8 +390,13 @@ pub fn run_explain(args: &[String], env: &CliEnv, out: &mut dyn Write, err: &mut
 pub fn explain_requests(cfg: &Config, requests: &[JobRequest], out: &mut dyn Write) -> i32 {
     let _ = writeln!(out, "config: {}", cfg.source);
     let mut all_accepted = true;
+    // Like slurmctld: later het components are judged with component 0's kind.
+    let mut leader_kind = None;
     for req in requests {
-        let (text, accepted) = render(cfg, req);
+        if req.het_job_offset.unwrap_or(0) == 0 {
+            leader_kind = evaluate(cfg, req).classification.map(|c| c.kind);
+        }
+        let (text, accepted) = render_in_het(cfg, req, leader_kind);
         let _ = write!(out, "{text}");
         all_accepted &= accepted;
     }

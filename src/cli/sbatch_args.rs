@@ -67,6 +67,7 @@ pub(super) enum Field {
     Qos,
     Comment,
     Time,
+    TimeMin,
     Gres,
     Gpus,
     GpusPerNode,
@@ -127,7 +128,7 @@ pub(super) const OPTIONS: &[(&str, Option<char>, Field)] = &[
     ("begin", Some('b'), Field::IgnoredValue),
     ("licenses", Some('L'), Field::IgnoredValue),
     ("tmp", None, Field::IgnoredValue),
-    ("time-min", None, Field::IgnoredValue),
+    ("time-min", None, Field::TimeMin),
     ("signal", None, Field::IgnoredValue),
     ("wckey", None, Field::IgnoredValue),
     ("distribution", Some('m'), Field::IgnoredValue),
@@ -171,6 +172,8 @@ pub struct ComponentOptions {
     pub qos: Option<String>,
     pub comment: Option<String>,
     pub time: Option<TimeLimit>,
+    /// `--time-min`.
+    pub time_min: Option<TimeLimit>,
     pub gres: Option<String>,
     pub gpus: Option<String>,
     pub gpus_per_node: Option<String>,
@@ -209,6 +212,9 @@ impl ComponentOptions {
                     TimeLimit::Minutes(0) => TimeLimit::Infinite,
                     other => other,
                 });
+            }
+            Field::TimeMin => {
+                self.time_min = Some(parse_time(value).map_err(|e| format!("{shown}: {e}"))?);
             }
             Field::Gres => self.gres = v(),
             Field::Gpus => self.gpus = v(),
@@ -473,6 +479,10 @@ pub fn build_requests(
                 .map(|g| format!("gres/gpu:{g}")),
             tres_per_task: join_nonempty(per_task),
             time_limit: opts.time.unwrap_or(TimeLimit::Unset),
+            time_min: match opts.time_min {
+                Some(TimeLimit::Minutes(0)) | None => TimeLimit::Unset,
+                Some(t) => t,
+            },
             // sbatch sends the script with the first component only.
             script: if index == 0 { script_text } else { None },
             spank_job_env: opts

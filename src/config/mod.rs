@@ -371,7 +371,7 @@ impl Config {
     /// partition from `slurm.conf` in the same directory (tolerantly: if that fails, the
     /// default partition stays unknown).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|e| {
+        let bytes = read_bounded_regular_bytes(path, MAX_CONFIG_BYTES).map_err(|e| {
             ConfigError::single(
                 &path.display().to_string(),
                 None,
@@ -380,7 +380,7 @@ impl Config {
         })?;
         // Partitions named in rci.conf are checked against the slurm.conf beside it, if readable.
         let slurm_conf = slurm_conf_beside(path);
-        let slurm_text = std::fs::read_to_string(&slurm_conf).ok();
+        let slurm_text = read_bounded_regular_file(&slurm_conf, MAX_SLURM_CONF_BYTES).ok();
         let beside = slurm_text.as_deref().map(|t| (slurm_conf.as_path(), t));
         let mut cfg = Config::parse_bytes(&bytes, &path.display().to_string(), beside)?;
         // rci.conf sits next to slurm.conf, and so does gres.conf unless GresConf= says otherwise.
@@ -395,6 +395,78 @@ impl Config {
             }
         }
         Ok(cfg)
+    }
+}
+
+/// The largest rci.conf read (a real one is a few KiB): anything bigger is a mistake or an attack,
+/// and parsing it would hold slurmctld's locks.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+/// The largest slurm.conf read for its default partition.
+pub const MAX_SLURM_CONF_BYTES: u64 = 16 << 20;
+
+/// Reads `path` only if it is a regular file of at most `limit` bytes, as UTF-8 text.
+///
+/// The file is opened with `O_NONBLOCK` so that a FIFO (or a device) put in its place never
+/// blocks the caller (slurmctld holds its locks while the plugin reads); the opened descriptor is
+/// then checked with `fstat`, so a file swapped after a `stat` cannot slip through. At most
+/// `limit + 1` bytes are read: a file that grows while being read is refused, not read forever.
+pub fn read_bounded_regular_file(path: &Path, limit: u64) -> Result<String, String> {
+    String::from_utf8(read_bounded_regular_bytes(path, limit)?).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        format!("line {line}: not valid UTF-8")
+    })
+}
+
+/// [`read_bounded_regular_file`] without the UTF-8 check: rci.conf's parser names the line and
+/// byte of bad UTF-8 itself.
+pub fn read_bounded_regular_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.file_type().is_file() {
+        return Err(format!(
+            "not a regular file ({}); only a regular file is read",
+            file_type_name(&meta.file_type())
+        ));
+    }
+    if meta.len() > limit {
+        return Err(format!(
+            "{} bytes, more than the {limit} bytes allowed",
+            meta.len()
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "grew past the {limit} bytes allowed while being read"
+        ));
+    }
+    Ok(bytes)
+}
+
+fn file_type_name(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "not a plain file"
     }
 }
 
@@ -715,6 +787,63 @@ UpdateMaxTime=2-00:00:00
             .unwrap_err()
             .to_string();
         assert!(missing.contains("nope.conf: cannot read"), "{missing}");
+    }
+
+    #[test]
+    fn only_bounded_regular_files_are_read_and_never_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("rci.conf");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let started = Instant::now();
+        let e = Config::load(&fifo).unwrap_err().to_string();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "blocked on a FIFO"
+        );
+        assert!(e.contains("not a regular file (a FIFO)"), "{e}");
+        let e = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("(a directory)"), "{e}");
+        let e = Config::load(Path::new("/dev/null"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a character device"), "{e}");
+        let big = dir.path().join("big.conf");
+        std::fs::write(&big, "#".repeat((MAX_CONFIG_BYTES + 1) as usize)).unwrap();
+        let e = Config::load(&big).unwrap_err().to_string();
+        assert!(e.contains("more than the 4194304 bytes allowed"), "{e}");
+        std::fs::write(&big, "# ok\n".repeat(1000)).unwrap();
+        assert!(Config::load(&big).is_ok());
+        let link = dir.path().join("link.conf");
+        std::os::unix::fs::symlink(&big, &link).unwrap();
+        assert!(
+            Config::load(&link).is_ok(),
+            "a symlink to a regular file is fine"
+        );
+    }
+
+    #[test]
+    fn a_million_errors_log_one_bounded_line() {
+        let text = "NoSuchKey=1\n".repeat(100_000);
+        let e = Config::parse(&text, "/etc/slurm/rci.conf").unwrap_err();
+        assert_eq!(e.issues.len(), 100_000);
+        let line = e.log_summary();
+        assert!(line.len() < 20 * 400, "{} bytes", line.len());
+        assert!(
+            line.starts_with("100000 problems, the first 20: "),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("(99980 more; see rci check-config)"),
+            "{line}"
+        );
+        let one = Config::parse("NoSuchKey=1", "x").unwrap_err().log_summary();
+        assert!(!one.contains("problems"), "{one}");
+        let odd = ConfigError::single("x", Some(1), "bad \n forged".into()).log_summary();
+        assert!(!odd.contains('\n'), "{odd}");
     }
 
     static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());

@@ -1,6 +1,38 @@
 //! The reload cache of slurmctld: the last good config, replaced when rci.conf (or the slurm.conf beside it) changes.
 
 use super::*;
+use crate::job::log_safe;
+
+/// How many problems of a broken rci.conf a daemon's log line names (the count says the rest).
+pub const LOGGED_ISSUES: usize = 20;
+/// How many characters of one problem a daemon's log line carries.
+const LOGGED_ISSUE_CHARS: usize = 300;
+
+impl ConfigError {
+    /// One bounded line for a daemon's log: the number of problems and the first
+    /// [`LOGGED_ISSUES`] of them, each cut to a few hundred characters and escaped, so a file
+    /// with a million errors (or with control characters) logs one short, honest line.
+    /// `rci check-config` shows them all.
+    pub fn log_summary(&self) -> String {
+        let shown: Vec<String> = self
+            .issues
+            .iter()
+            .take(LOGGED_ISSUES)
+            .map(|i| log_safe(&i.to_string(), LOGGED_ISSUE_CHARS))
+            .collect();
+        let total = self.issues.len();
+        match total {
+            0 => "invalid configuration".to_owned(),
+            1 => shown.join(""),
+            n if n <= LOGGED_ISSUES => format!("{n} problems: {}", shown.join("; ")),
+            n => format!(
+                "{n} problems, the first {LOGGED_ISSUES}: {}; ... ({} more; see rci check-config)",
+                shown.join("; "),
+                n - LOGGED_ISSUES
+            ),
+        }
+    }
+}
 
 /// Identity of a file version: a change of any field means "read it again".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,14 +168,17 @@ impl ConfigCache {
                 }));
                 self.reported_bad.store(None);
                 if let Some(log_info) = self.log_info {
-                    log_info(&format!("rci: reloaded {}", self.path.display()));
+                    log_info(&format!(
+                        "rci: reloaded {}",
+                        log_safe(&self.path.display().to_string(), 500)
+                    ));
                 }
             }
             Err(e) => {
                 self.reported_bad.store(Some(Arc::new(fingerprint)));
                 (self.log_error)(&format!(
                     "rci: {}; keeping the previous configuration",
-                    e.one_line()
+                    e.log_summary()
                 ));
             }
         }

@@ -10,7 +10,9 @@ use std::ffi::{c_char, c_int};
 use super::slurm::{self, append_string, replace_string, string_from};
 use super::sys::{self, job_desc_msg_t};
 use crate::ffi::guard::guard;
-use crate::job::{JobChanges, JobRequest, Origin, TimeLimit, Verdict};
+use crate::job::{
+    log_safe, JobChanges, JobRequest, Origin, TimeLimit, Verdict, LOG_TEXT_MAX_CHARS,
+};
 
 /// The policy function a job_submit plugin crate supplies.
 pub type Handler = fn(&JobRequest) -> Verdict;
@@ -121,6 +123,11 @@ pub unsafe fn read_request(
         tres_per_socket: s(d.tres_per_socket),
         tres_per_task: s(d.tres_per_task),
         time_limit: time_limit(d.time_limit),
+        // time_min is 0 when not given (Slurm's default), NO_VAL in some updates.
+        time_min: match d.time_min {
+            0 => TimeLimit::Unset,
+            v => time_limit(v),
+        },
         script: s(d.script),
         spank_job_env,
         // job_modify's descriptor has no meaningful het offset: 22.05 sends 0 for every update
@@ -155,19 +162,26 @@ pub unsafe fn apply_changes(
     if let Some(t) = changes.time_limit {
         d.time_limit = t;
     }
+    if let Some(t) = changes.time_min {
+        d.time_min = t;
+    }
     Ok(())
 }
 
 /// One line for slurmctld.log describing the request and the decision.
 fn log_line(entry: &str, req: &JobRequest, verdict: &Verdict) -> String {
+    // Everything a user controls (job name, user names from NSS, the messages, which quote
+    // partitions and names) is escaped and bounded: a newline in a job name must not forge a
+    // slurmctld.log line.
+    let safe = |t: &str| log_safe(t, LOG_TEXT_MAX_CHARS);
     let who = req
         .user_name
-        .clone()
-        .or_else(|| req.submit_user_name.clone())
-        .unwrap_or_else(|| req.submit_uid.to_string());
+        .as_deref()
+        .or(req.submit_user_name.as_deref())
+        .map_or_else(|| req.submit_uid.to_string(), safe);
     let job = match req.job_id {
         Some(id) => format!("job {id}"),
-        None => format!("job '{}'", req.name.as_deref().unwrap_or("")),
+        None => format!("job '{}'", safe(req.name.as_deref().unwrap_or(""))),
     };
     let het = req
         .het_job_offset
@@ -177,8 +191,8 @@ fn log_line(entry: &str, req: &JobRequest, verdict: &Verdict) -> String {
     // sends it: name the sender too, or root's updates read as the owner's.
     let submitter = req
         .submit_user_name
-        .clone()
-        .unwrap_or_else(|| req.submit_uid.to_string());
+        .as_deref()
+        .map_or_else(|| req.submit_uid.to_string(), safe);
     let by = if submitter == who {
         String::new()
     } else {
@@ -191,11 +205,18 @@ fn log_line(entry: &str, req: &JobRequest, verdict: &Verdict) -> String {
         Verdict::Accept { messages, .. } => {
             format!(
                 "{entry}: {job}{het} user {who}{by}: {}",
-                messages.join(" | ")
+                messages
+                    .iter()
+                    .map(|m| log_safe(m, 4 * LOG_TEXT_MAX_CHARS))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
             )
         }
         Verdict::Reject { message } => {
-            format!("{entry}: {job}{het} user {who}{by}: rejected: {message}")
+            format!(
+                "{entry}: {job}{het} user {who}{by}: rejected: {}",
+                log_safe(message, 4 * LOG_TEXT_MAX_CHARS)
+            )
         }
     }
 }
@@ -513,6 +534,31 @@ mod tests {
         ] {
             assert_eq!(plain_job_id(text), None, "{text:?}");
         }
+    }
+
+    #[test]
+    fn user_text_in_the_log_line_cannot_forge_a_line() {
+        let req = JobRequest {
+            name: Some("x\n[2026-12-02T00:00:00.000] error: forged".into()),
+            submit_uid: 1000,
+            submit_user_name: Some("eve\r".into()),
+            ..Default::default()
+        };
+        let verdict = Verdict::Accept {
+            changes: JobChanges::default(),
+            messages: vec!["rci: partition a\nb -> cpu".into()],
+        };
+        let line = log_line("job_submit/rci", &req, &verdict);
+        assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
+        assert!(
+            line.contains("job 'x\\n[2026-12-02T00:00:00.000] error: forged'"),
+            "{line}"
+        );
+        let long = JobRequest {
+            name: Some("n".repeat(100_000)),
+            ..req
+        };
+        assert!(log_line("job_submit/rci", &long, &Verdict::accept()).len() < 1000);
     }
 
     #[test]

@@ -74,6 +74,9 @@ pub fn c_string(text: &str) -> CString {
 
 /// Logs one line through Slurm, or to stderr where Slurm's logger is not loaded.
 pub fn log(level: Level, msg: &str) {
+    // The last line of defence for the daemon logs: whatever a caller formatted, one call is one
+    // bounded line without control characters.
+    let msg = &crate::job::log_line_safe(msg, LOG_MAX_CHARS);
     let api = api();
     let f = match level {
         Level::Error => api.error,
@@ -95,6 +98,9 @@ pub fn log(level: Level, msg: &str) {
         }
     }
 }
+
+/// The longest message (in characters) one log call writes.
+pub const LOG_MAX_CHARS: usize = 8192;
 
 pub fn error(msg: &str) {
     log(Level::Error, msg)

@@ -20,6 +20,7 @@
 use std::path::{Path, PathBuf};
 
 use super::hostlist;
+use crate::config::{read_bounded_regular_file, MAX_CONFIG_BYTES};
 
 /// How deep `Include` may nest before we call it a loop.
 const MAX_INCLUDE_DEPTH: usize = 8;
@@ -270,12 +271,15 @@ pub fn parse_with_includes(
 }
 
 /// Reads and parses a gres.conf file and the files it includes.
+///
+/// Like rci.conf, only regular files of bounded size are read, opened non-blocking: a FIFO in
+/// gres.conf's place must not hang slurmstepd.
 pub fn load(path: &Path) -> Result<GresConf, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut read = |p: &Path| -> Result<String, String> {
-        std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+        read_bounded_regular_file(p, MAX_CONFIG_BYTES)
+            .map_err(|e| format!("cannot read {}: {e}", p.display()))
     };
+    let text = read(path)?;
     parse_with_includes(&text, path, &mut read)
 }
 

@@ -14,6 +14,12 @@ pub enum DetectedBy {
     NoScript,
     /// No rule matched: a batch job.
     Fallback,
+    /// A later het-job component: the kind of the whole job, as given to its component 0.
+    HetLeader,
+    /// A later het-job component whose component 0 this plugin did not judge (cannot happen
+    /// with slurmctld, which judges component 0 first and stops at a rejection): the stricter
+    /// of interactive and batch, so a lone component never gets the looser one.
+    HetLeaderUnknown,
 }
 
 /// The outcome of classifying one request.
@@ -40,7 +46,25 @@ impl Classification {
 pub const DECLARED_KIND_VAR: &str = "RCI_KIND";
 
 /// Classifies `req`; `Err` carries the rejection message for an unknown declared kind.
+///
+/// A later het-job component (offset > 0) is judged as [`classify_in_het`] with an unknown
+/// leader.
 pub fn classify(cfg: &Config, req: &JobRequest) -> Result<Classification, String> {
+    classify_in_het(cfg, req, None)
+}
+
+/// Classifies `req`, a component of a het job whose component 0 got `leader_kind`.
+///
+/// Every component is judged with the kind of the whole job: sbatch sends the script with
+/// component 0 only, and salloc/srun send none, so a later component's own fields say little.
+/// A later component takes the leader's kind unless its own rules find a stricter one; without
+/// a known leader it takes the stricter of interactive and batch. `leader_kind` is ignored for
+/// plain jobs and for component 0.
+pub fn classify_in_het(
+    cfg: &Config,
+    req: &JobRequest,
+    leader_kind: Option<JobKind>,
+) -> Result<Classification, String> {
     let declared = match req.spank_env(DECLARED_KIND_VAR) {
         None => None,
         Some(text) => Some(JobKind::from_name(text).ok_or_else(|| {
@@ -67,14 +91,32 @@ pub fn classify(cfg: &Config, req: &JobRequest) -> Result<Classification, String
             pattern.find_in(script).is_some()
         }
     });
-    let (detected, detected_by) = match matching.map(|(i, rule)| (rule.kind, DetectedBy::Rule(i))) {
-        Some(found) => found,
-        // sbatch sends the script with the first het component only: a later component without
-        // one may belong to a batch job, so it falls back to batch rather than interactive.
-        None if req.script.is_none() && req.het_job_offset.unwrap_or(0) == 0 => {
-            (JobKind::Interactive, DetectedBy::NoScript)
+    let stricter = |a: JobKind, b: JobKind| {
+        if effective_max(cfg.kinds.policy(b), req) < effective_max(cfg.kinds.policy(a), req) {
+            b
+        } else {
+            a
         }
-        None => (JobKind::Batch, DetectedBy::Fallback),
+    };
+    let own = matching.map(|(i, rule)| (rule.kind, DetectedBy::Rule(i)));
+    let (detected, detected_by) = match (req.het_job_offset.unwrap_or(0), own) {
+        (0, Some(found)) => found,
+        (0, None) if req.script.is_none() => (JobKind::Interactive, DetectedBy::NoScript),
+        (0, None) => (JobKind::Batch, DetectedBy::Fallback),
+        // A later het component: the whole job's kind, or its own rule's when stricter.
+        (_, own) => {
+            let (whole, by) = match leader_kind {
+                Some(k) => (k, DetectedBy::HetLeader),
+                None => (
+                    stricter(JobKind::Interactive, JobKind::Batch),
+                    DetectedBy::HetLeaderUnknown,
+                ),
+            };
+            match own {
+                Some((k, rule)) if stricter(whole, k) == k && k != whole => (k, rule),
+                _ => (whole, by),
+            }
+        }
     };
     let kind = match declared {
         Some(d)

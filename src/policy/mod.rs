@@ -21,9 +21,11 @@
 pub mod classify;
 pub mod routing;
 pub mod time;
+pub mod update_caps;
 
-use crate::config::Config;
-use crate::job::{JobChanges, JobRequest, Origin, Verdict};
+use crate::config::{Config, MaxTime};
+use crate::job::{JobChanges, JobRequest, Origin, TimeLimit, Verdict};
+use crate::kinds::JobKind;
 use crate::slurm_time::format_limit;
 use crate::tres::{request_gpus, GpuRequest};
 use classify::{Classification, DECLARED_KIND_VAR};
@@ -31,11 +33,25 @@ use routing::RoutingOutcome;
 use std::borrow::Cow;
 use time::TimeOutcome;
 
-/// Decides one request.
+/// Decides one request (a later het component as if its component 0 had not been seen).
 pub fn decide(cfg: &Config, req: &JobRequest) -> Verdict {
+    decide_in_het(cfg, req, None).0
+}
+
+/// Decides one request; for a het-job component, `leader_kind` is the kind component 0 of the
+/// same het job got (see [`classify::classify_in_het`]). Also returns the kind this request
+/// got, so the caller can hand component 0's kind to the later components.
+pub fn decide_in_het(
+    cfg: &Config,
+    req: &JobRequest,
+    leader_kind: Option<JobKind>,
+) -> (Verdict, Option<JobKind>) {
     match req.origin {
-        Origin::Submit => evaluate(cfg, req).verdict,
-        Origin::Modify => decide_modify(cfg, req),
+        Origin::Submit => {
+            let ev = evaluate_in_het(cfg, req, leader_kind);
+            (ev.verdict, ev.classification.map(|c| c.kind))
+        }
+        Origin::Modify => (decide_modify(cfg, req), None),
     }
 }
 
@@ -67,6 +83,15 @@ fn het_prefix(req: &JobRequest) -> Cow<'static, str> {
 
 /// The submit decision with its reasons.
 pub fn evaluate<'a>(cfg: &'a Config, req: &JobRequest) -> Evaluation<'a> {
+    evaluate_in_het(cfg, req, None)
+}
+
+/// [`evaluate`] for a het-job component whose component 0 got `leader_kind`.
+pub fn evaluate_in_het<'a>(
+    cfg: &'a Config,
+    req: &JobRequest,
+    leader_kind: Option<JobKind>,
+) -> Evaluation<'a> {
     let prefix = het_prefix(req);
     let gpus = request_gpus(req);
     let mut ev = Evaluation {
@@ -83,7 +108,7 @@ pub fn evaluate<'a>(cfg: &'a Config, req: &JobRequest) -> Evaluation<'a> {
     };
 
     if cfg.kinds.any_effect() || req.spank_env(DECLARED_KIND_VAR).is_some() {
-        match classify::classify(cfg, req) {
+        match classify::classify_in_het(cfg, req, leader_kind) {
             Ok(c) => ev.classification = Some(c),
             Err(message) => return reject(ev, message),
         }
@@ -142,6 +167,20 @@ pub fn evaluate<'a>(cfg: &'a Config, req: &JobRequest) -> Evaluation<'a> {
             TimeOutcome::Kept => {}
         }
         messages.extend(line);
+        // Slurm rejects a TimeMin above the TimeLimit ("Invalid time-min specification"):
+        // a lowered or defaulted limit takes --time-min down with it.
+        if let Some(limit) = changes.time_limit {
+            if TimeLimit::Minutes(limit) != req.time_min
+                && MaxTime::Minutes(limit).is_exceeded_by(req.time_min)
+            {
+                changes.time_min = Some(limit);
+                messages.push(format!(
+                    "rci: {prefix}{kind} job; --time-min {} lowered to {} with the time limit",
+                    format_limit(req.time_min),
+                    format_limit(TimeLimit::Minutes(limit))
+                ));
+            }
+        }
 
         // 5. QOS.
         if let Some(q) = policy.qos.as_deref() {
@@ -169,6 +208,9 @@ fn decide_modify(cfg: &Config, req: &JobRequest) -> Verdict {
         return Verdict::accept();
     }
     if let Err(message) = routing::check_modify(cfg, req) {
+        return Verdict::Reject { message };
+    }
+    if let Err(message) = update_caps::check_kind_moves(cfg, req) {
         return Verdict::Reject { message };
     }
     let cap = cfg.effective_update_max_time();

@@ -20,7 +20,7 @@ pub fn load(args: &[String]) -> &'static SpankConfig {
         let mut cfg = Config::load(&path).unwrap_or_else(|e| {
             slurm::error(&format!(
                 "spank_rci: {}; using built-in defaults for this step",
-                e.one_line()
+                e.log_summary()
             ));
             let mut cfg = Config::default();
             cfg.container.slurm_conf_dir = path.parent().map(|p| p.to_path_buf());
