@@ -414,10 +414,7 @@ impl<'a> CommentTracker<'a> {
         let docs = self.heredocs;
         for doc in docs.iter().take(self.pending) {
             let delimiter = doc.delimiter.get(..doc.len).unwrap_or(&[]);
-            loop {
-                let Some(rest) = self.bytes.get(self.pos..).filter(|r| !r.is_empty()) else {
-                    break;
-                };
+            while let Some(rest) = self.bytes.get(self.pos..).filter(|r| !r.is_empty()) {
                 let line_len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
                 let line = rest.get(..line_len).unwrap_or(&[]);
                 let line = if doc.strip_tabs {
