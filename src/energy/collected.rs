@@ -367,7 +367,7 @@ mod tests {
                 Ok(REC.into()),
                 Ok(REC.into()),
                 Ok(REC.into()),
-                Err(13)
+                Err(14)
             ]
         );
         let mut r = RecordReader::new(&all[..]);
