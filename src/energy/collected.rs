@@ -41,6 +41,8 @@ pub struct RecordReader<R> {
     line: u64,
     /// Bytes of complete lines and entries consumed.
     offset: u64,
+    /// Take a last line without newline as it is (a whole file), not as [`Item::Unterminated`].
+    whole: bool,
 }
 
 /// The fields of a `journalctl -o json` line that matter here; MESSAGE is a string, or an
@@ -127,6 +129,15 @@ impl<R: BufRead> RecordReader<R> {
             message: Vec::new(),
             line: 0,
             offset: 0,
+            whole: false,
+        }
+    }
+
+    /// A reader of a whole file: a last line without newline is read like the others.
+    pub fn whole(reader: R) -> RecordReader<R> {
+        RecordReader {
+            whole: true,
+            ..Self::new(reader)
         }
     }
 
@@ -163,7 +174,7 @@ impl<R: BufRead> RecordReader<R> {
                 }
                 continue;
             }
-            if !terminated {
+            if !terminated && !self.whole {
                 return Ok(Some(Item::Unterminated { line: line_no }));
             }
             self.offset += len;
@@ -270,7 +281,7 @@ impl<R: BufRead> RecordReader<R> {
                 // The export ended without the empty line after the last entry.
                 break;
             };
-            if !terminated {
+            if !terminated && !self.whole {
                 return Ok(Item::Unterminated { line: first_line });
             }
             consumed += self.buf.len() as u64;
