@@ -321,7 +321,10 @@ mod tests {
     #[test]
     fn spool_lines_are_records() {
         let input = format!("{REC}\n\n{REC}\n");
-        assert_eq!(items(input.as_bytes()), vec![Ok(REC.into()), Ok(REC.into())]);
+        assert_eq!(
+            items(input.as_bytes()),
+            vec![Ok(REC.into()), Ok(REC.into())]
+        );
     }
 
     #[test]
@@ -355,7 +358,8 @@ mod tests {
         let json_line = serde_json::json!({
             "__CURSOR": "s=1", "SYSLOG_IDENTIFIER": "rci-energy", "MESSAGE": REC,
         });
-        let other = serde_json::json!({"__CURSOR": "s=2", "SYSLOG_IDENTIFIER": "cron", "MESSAGE": "hi"});
+        let other =
+            serde_json::json!({"__CURSOR": "s=2", "SYSLOG_IDENTIFIER": "cron", "MESSAGE": "hi"});
         let bytes = serde_json::json!({
             "__CURSOR": "s=3", "SYSLOG_IDENTIFIER": "rci-energy",
             "MESSAGE": REC.as_bytes(),
@@ -391,10 +395,7 @@ mod tests {
         let input = format!("{REC}\n{REC}");
         let mut r = RecordReader::new(input.as_bytes());
         assert!(matches!(r.next_item().unwrap(), Some(Item::Record { .. })));
-        assert_eq!(
-            r.next_item().unwrap(),
-            Some(Item::Unterminated { line: 2 })
-        );
+        assert_eq!(r.next_item().unwrap(), Some(Item::Unterminated { line: 2 }));
         assert_eq!(r.offset(), REC.len() as u64 + 1);
     }
 }

@@ -106,11 +106,16 @@ pub fn render_record(record: &Value) -> String {
 
 pub(crate) const USAGE: &str = "\
 usage: rci report [FILE|DIR|-]... --by user|account|partition|month|node
-                  [--since DATE] [--until DATE] [--format table|csv|json]
+                  [--since DATE] [--until DATE] [--format table|csv|json|html]
+       rci report --idle-gpus [--below PCT] [FILE|DIR|-]... [--format table|json]
        rci report --job ID[_TASK|+OFFSET] [FILE|DIR|-]... [--format table|json]
 
-Sums the per-job energy records (JSON Lines) of the given files, of the *.jsonl
-files in the given directories, or of the default spool directory.
+Sums the per-job energy records of the given files (spool files, files a syslog
+daemon wrote, journalctl -o json/export output), of the *.jsonl files in the
+given directories, or of the default spool directory; other lines are skipped.
+--format html writes one self-contained page with charts.
+--idle-gpus lists records whose GPUs had a mean SM utilisation below PCT
+(default 5) and their GPU-hours (schema version 2 records only).
 --since/--until select records whose end time is in [since, until);
 DATE is YYYY-MM-DD, YYYY-MM or YYYY-MM-DDTHH:MM:SS[Z] (UTC).
 ";

@@ -58,6 +58,8 @@ pub enum Format {
     Csv,
     /// One JSON document.
     Json,
+    /// One self-contained HTML page with charts (see [`super::html`]).
+    Html,
 }
 
 /// Sums over a group of records.
