@@ -7,8 +7,10 @@
 # run their own munged/slurmctld/slurmd under temp dirs and never use the system ones.
 set -euo pipefail
 
+# chromium renders `rci report --format html` in tests/report_html.rs; rsyslog is the central
+# syslog daemon of tests/accounting.rs (neither service is started: the tests run their own).
 PACKAGES=(slurm-wlm munge libslurm-dev slurm-wlm-basic-plugins-dev clang libclang-dev jq slurmdbd
-    mariadb-server)
+    mariadb-server chromium rsyslog)
 TEST_USER=rcitest
 
 if [[ $(id -u) == 0 ]]; then
@@ -26,7 +28,7 @@ have_libclang() {
 }
 
 missing=()
-for tool in slurmctld slurmd munged sbatch srun jq clang; do
+for tool in slurmctld slurmd munged sbatch srun jq clang chromium rsyslogd; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
 for header in /usr/include/slurm/slurm.h /usr/include/slurm/spank.h; do

@@ -83,7 +83,7 @@ fn install_fake_nvml(c: &Cluster) {
 fn gpu_counters(c: &Cluster) -> GpuCounters {
     let text = fs::read_to_string(nvml_state_path(c)).unwrap();
     let mut mj = [0u64; 4];
-    for line in text.lines() {
+    for line in text.lines().filter(|l| l.starts_with("device ")) {
         let f: Vec<&str> = line.split_whitespace().collect();
         let minor: usize = f[2].parse().unwrap();
         mj[minor] = f[3].parse().unwrap();
@@ -984,4 +984,243 @@ fn every_job_of_an_unprivileged_user_gets_a_complete_record() {
         problems.join("\n"),
         errors.join("\n")
     );
+}
+
+// ------------------------------------------------------------------------------------------
+// GPU utilisation and central syslog
+
+/// Sets every fake GPU's SM utilisation to `pct` (memory used 2000 MiB), counters unchanged.
+fn set_gpu_util(c: &Cluster, pct: u32) {
+    let mut text = fs::read_to_string(nvml_state_path(c)).unwrap();
+    text = text
+        .lines()
+        .filter(|l| l.starts_with("device "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for i in 0..4 {
+        text.push_str(&format!("util {i} {pct} 3 2000\n"));
+    }
+    let path = nvml_state_path(c);
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, text).unwrap();
+    fs::rename(&tmp, &path).unwrap();
+}
+
+/// A one-GPU job on gpu01 held for two RAPL samples while its GPUs report `pct` % SM.
+fn gpu_job_at(c: &Cluster, pct: u32) -> Value {
+    set_gpu_util(c, pct);
+    let job = HeldJob::submit(
+        c,
+        None,
+        "gpu01",
+        &[
+            "-p",
+            "gpu",
+            "--gres=gpu:1",
+            "-J",
+            &format!("acct-util-{pct}"),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(job.finish(), "COMPLETED");
+    wait_record(c, job.id)
+}
+
+#[test]
+fn idle_gpus_are_listed_and_busy_ones_are_not() {
+    let c = cluster();
+    let _lock = test_lock();
+    let idle = gpu_job_at(c, 0);
+    let busy = gpu_job_at(c, 90);
+    set_gpu_counters(c, gpu_counters(c));
+    assert_eq!(idle["schema_version"], 2);
+    let usage = &idle["gpu_usage"][0];
+    assert_eq!(usage["index"], idle["gpus"][0]["index"], "{idle}");
+    assert_eq!(usage["sm_util_mean_pct"], 0.0, "{idle}");
+    assert_eq!(usage["memory_used_max_mib"], 2000, "{idle}");
+    assert!(usage["samples"].as_u64().unwrap() >= 2, "{idle}");
+    assert_eq!(busy["gpu_usage"][0]["sm_util_mean_pct"], 90.0, "{busy}");
+    assert_eq!(busy["gpu_usage"][0]["sm_util_max_pct"], 90, "{busy}");
+
+    let spool = c.dir().join("accounting");
+    let out: Value = serde_json::from_str(&rci_report(&[
+        spool.to_str().unwrap(),
+        "--idle-gpus",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let listed: Vec<&Value> = out["records"].as_array().unwrap().iter().collect();
+    let idle_id = &idle["job_id"];
+    let row = listed
+        .iter()
+        .find(|r| &r["job_id"] == idle_id)
+        .unwrap_or_else(|| panic!("job {idle_id} not in --idle-gpus: {out}"));
+    let hours = idle["elapsed_s"].as_f64().unwrap() / 3600.0;
+    assert!(
+        (row["idle_gpu_hours"].as_f64().unwrap() - hours).abs() < 1e-9,
+        "{row}"
+    );
+    assert!(
+        !listed.iter().any(|r| r["job_id"] == busy["job_id"]),
+        "a GPU at 90 % is not idle: {out}"
+    );
+    // A threshold above 90 % lists both.
+    let out = rci_report(&[spool.to_str().unwrap(), "--idle-gpus", "--below", "95"]);
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with(&format!("{} ", busy["job_id"]))),
+        "{out}"
+    );
+}
+
+/// An rsyslogd (Debian's package) listening on `socket`, writing `traditional` (RFC 3164) and
+/// `protocol` (RFC 5424) files. Killed on drop.
+struct Rsyslogd {
+    child: std::process::Child,
+}
+
+impl Rsyslogd {
+    fn start(dir: &Path, socket: &Path, traditional: &Path, protocol: &Path) -> Option<Rsyslogd> {
+        let rsyslogd = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())?;
+        let work = dir.join("rsyslog-work");
+        fs::create_dir_all(&work).unwrap();
+        let conf = dir.join("rsyslog.conf");
+        fs::write(
+            &conf,
+            format!(
+                "global(workDirectory=\"{work}\" maxMessageSize=\"64k\")\n\
+                 module(load=\"imuxsock\" SysSock.Use=\"off\")\n\
+                 input(type=\"imuxsock\" Socket=\"{socket}\" RateLimit.Interval=\"0\")\n\
+                 *.* action(type=\"omfile\" file=\"{traditional}\" template=\"RSYSLOG_TraditionalFileFormat\")\n\
+                 *.* action(type=\"omfile\" file=\"{protocol}\" template=\"RSYSLOG_SyslogProtocol23Format\")\n",
+                work = work.display(),
+                socket = socket.display(),
+                traditional = traditional.display(),
+                protocol = protocol.display(),
+            ),
+        )
+        .unwrap();
+        let child = Command::new(rsyslogd)
+            .arg("-n")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-i")
+            .arg(dir.join("rsyslogd.pid"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let up = wait_until(Duration::from_secs(10), || socket.exists());
+        assert!(up, "rsyslogd did not create {}", socket.display());
+        Some(Rsyslogd { child })
+    }
+}
+
+impl Drop for Rsyslogd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn totals_from_a_central_rsyslog_file_equal_the_spools() {
+    let c = cluster();
+    let _lock = test_lock();
+    let restore = SpoolRestore::new(c);
+    let dir = c.dir().join("rsyslog");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("log.sock");
+    let (traditional, protocol) = (dir.join("messages"), dir.join("messages-5424"));
+    let Some(_rsyslogd) = Rsyslogd::start(&dir, &socket, &traditional, &protocol) else {
+        let msg = "rsyslogd is not installed (scripts/install-deps.sh installs rsyslog)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+        eprintln!("SKIPPED: {msg}");
+        return;
+    };
+    let text: String = restore
+        .rci_conf
+        .lines()
+        .filter(|l| !l.trim_start().to_ascii_lowercase().starts_with("syslog"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    c.write_rci_conf(&format!(
+        "{text}Syslog=yes\nSyslogFacility=local4\nSyslogSocket={}\n",
+        socket.display()
+    ));
+    let mut ids = Vec::new();
+    for (i, args) in [
+        vec!["-p", "cpu", "-J", "acct-rsyslog-1"],
+        vec!["-p", "gpu", "--gres=gpu:1", "-J", "acct-rsyslog-2"],
+        vec!["-p", "cpu", "-n", "2", "-J", "acct-rsyslog-3"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (id, _, _) = c
+            .sbatch(args, &format!("sleep 0.{i}"))
+            .expect("sbatch accepted");
+        ids.push(id);
+    }
+    for &id in &ids {
+        assert_eq!(c.wait_job_done(id, JOB_TIMEOUT), "COMPLETED");
+    }
+    let spool_records: Vec<Value> = ids.iter().map(|&id| wait_record(c, id)).collect();
+    for file in [&traditional, &protocol] {
+        let all_there = wait_until(RECORD_TIMEOUT, || {
+            let text = fs::read_to_string(file).unwrap_or_default();
+            ids.iter()
+                .all(|id| text.contains(&format!("\"job_id\":{id},")))
+        });
+        assert!(
+            all_there,
+            "records missing in {}\n{}",
+            file.display(),
+            c.log_tails()
+        );
+    }
+    let subset = dir.join("spool-subset.jsonl");
+    let lines: String = spool_records.iter().map(|r| format!("{r}\n")).collect();
+    fs::write(&subset, lines).unwrap();
+    let totals = |path: &Path| -> Value {
+        let v: Value = serde_json::from_str(&rci_report(&[
+            path.to_str().unwrap(),
+            "--by",
+            "account",
+            "--format",
+            "json",
+        ]))
+        .unwrap();
+        v["total"].clone()
+    };
+    let from_spool = totals(&subset);
+    assert_eq!(from_spool["jobs"], 3);
+    for file in [&traditional, &protocol] {
+        let text = fs::read_to_string(file).unwrap();
+        assert!(text.contains(" rci-energy"), "{text}");
+        let got = totals(file);
+        for (key, want) in from_spool.as_object().unwrap() {
+            let same = match (want.as_f64(), got[key].as_f64()) {
+                // Jobs may end in another order than submitted: sums may differ in an ulp.
+                (Some(w), Some(g)) => (w - g).abs() <= w.abs() * 1e-9,
+                _ => &got[key] == want,
+            };
+            assert!(
+                same,
+                "{key}: {} vs {want} in {}:\n{text}",
+                got[key],
+                file.display()
+            );
+        }
+    }
+    // rci sync's reader finds the same records in the syslog file.
+    let mut found = Vec::new();
+    rci::cli::sync::collect::read_new(&traditional, None, |r| found.push(r.job_id)).unwrap();
+    let mut want = ids.clone();
+    want.sort_unstable();
+    found.sort_unstable();
+    assert_eq!(found, want);
 }

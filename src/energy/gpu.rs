@@ -9,14 +9,70 @@
 //! (no persistence mode). The record then has `flags.reset = true` and `joules` = the end reading,
 //! i.e. the energy since the reload: a **lower bound** on the job's GPU energy, with an
 //! `unavailable` note saying so. Counting it as unknown would drop energy we know was used.
+//!
+//! Usage: at every RAPL sample (and once at the end) the meter also reads each GPU's
+//! utilisation (`nvmlDeviceGetUtilizationRates`) and memory used (`nvmlDeviceGetMemoryInfo`),
+//! in a helper thread with a deadline ([`crate::energy::sampler::within`]): a driver that
+//! blocks costs the usage figures, never the RAPL sampling. After one missed deadline usage is
+//! no longer sampled.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::energy::record::GpuInfo;
+use crate::energy::record::{GpuInfo, GpuUsage};
 use crate::ffi::nvml::{Nvml, NvmlError};
 
+/// How long one usage sample of all GPUs may take when the meter was not told a deadline.
+const DEFAULT_USAGE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Running utilisation and memory figures of one GPU.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UsageTally {
+    samples: u32,
+    sm_sum: f64,
+    sm_max: u32,
+    mem_sum: f64,
+    memory_used_max_mib: Option<u64>,
+}
+
+/// One usage reading: SM %, memory-bandwidth %, memory used in bytes (where reported).
+pub type UsageReading = (u32, u32, Option<u64>);
+
+impl UsageTally {
+    /// Adds one reading.
+    pub fn add(&mut self, (sm, mem, used_bytes): UsageReading) {
+        self.samples += 1;
+        self.sm_sum += f64::from(sm);
+        self.sm_max = self.sm_max.max(sm);
+        self.mem_sum += f64::from(mem);
+        if let Some(bytes) = used_bytes {
+            let mib = bytes >> 20;
+            self.memory_used_max_mib = Some(self.memory_used_max_mib.map_or(mib, |m| m.max(mib)));
+        }
+    }
+
+    /// The figures for the record, or `None` without any sample.
+    pub fn usage(&self, index: u32) -> Option<GpuUsage> {
+        (self.samples > 0).then(|| GpuUsage {
+            index,
+            samples: self.samples,
+            sm_util_mean_pct: self.sm_sum / f64::from(self.samples),
+            sm_util_max_pct: self.sm_max,
+            mem_util_mean_pct: self.mem_sum / f64::from(self.samples),
+            memory_used_max_mib: self.memory_used_max_mib,
+        })
+    }
+}
+
+fn read_usage(nvml: &Nvml, uuid: &str) -> Option<UsageReading> {
+    let dev = nvml.device_by_uuid(uuid).ok()?;
+    let u = nvml.utilization(&dev).ok()?;
+    let used = nvml.memory_info(&dev).ok().map(|m| m.used);
+    Some((u.gpu, u.memory, used))
+}
+
 /// Energy of one allocated GPU over the job.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GpuEnergy {
     /// Slurm's GRES index.
     pub index: u32,
@@ -30,6 +86,8 @@ pub struct GpuEnergy {
     pub reset: bool,
     /// Why `millijoules` is missing or only a lower bound.
     pub unavailable: Option<String>,
+    /// Utilisation and memory used over the job, where NVML reported them.
+    pub usage: Option<GpuUsage>,
 }
 
 /// Note attached to a GPU whose counter was reset during the job.
@@ -61,19 +119,25 @@ pub fn energy_between(
 struct Tracked {
     info: GpuInfo,
     start: Result<u64, String>,
+    usage: UsageTally,
 }
 
-/// Start readings of the job's GPUs; [`finish`](Self::finish) takes the end readings.
+/// Start readings of the job's GPUs; [`sample_usage`](Self::sample_usage) adds utilisation
+/// samples, [`finish`](Self::finish) takes the end readings.
 #[derive(Debug)]
 pub struct GpuMeter {
-    nvml: Result<Nvml, String>,
+    nvml: Result<Arc<Nvml>, String>,
     gpus: Vec<Tracked>,
+    /// How long one usage sample of every GPU may take.
+    usage_deadline: Duration,
+    /// A usage sample missed its deadline: no more are taken.
+    usage_stuck: bool,
 }
 
 /// Every GPU of the node, measured because the job's own GPUs were not known when measuring
 /// started (the extern step's environment has no `SLURM_JOB_GPUS` on Slurm 22.05); the job's
 /// GPUs are picked out by UUID at the end with [`NodeGpuEnergy::select`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct NodeGpuEnergy {
     /// One entry per GPU NVML listed at the start; `index` is NVML's enumeration index.
     pub devices: Vec<GpuEnergy>,
@@ -105,6 +169,7 @@ impl NodeGpuEnergy {
                         model: info.model.clone(),
                         millijoules: None,
                         reset: false,
+                        usage: None,
                         unavailable: Some(match (&info.uuid, &self.error) {
                             (None, _) => "GPU UUID unknown".to_owned(),
                             (Some(_), Some(e)) => e.clone(),
@@ -128,12 +193,15 @@ impl GpuMeter {
         } else {
             Nvml::open(library, init_timeout)
         };
-        Self::start_with(nvml, gpus)
+        let mut meter = Self::start_with(nvml, gpus);
+        meter.usage_deadline = init_timeout;
+        meter
     }
 
     /// Reads the start energy of `gpus` through an already opened NVML (or the reason there is
     /// none, which every GPU then reports).
     pub fn start_with(nvml: Result<Nvml, String>, gpus: &[GpuInfo]) -> GpuMeter {
+        let nvml = nvml.map(Arc::new);
         let gpus = gpus
             .iter()
             .map(|info| {
@@ -147,10 +215,46 @@ impl GpuMeter {
                     }
                     Err(e) => Err(e.clone()),
                 };
-                Tracked { info, start }
+                Tracked {
+                    info,
+                    start,
+                    usage: UsageTally::default(),
+                }
             })
             .collect();
-        GpuMeter { nvml, gpus }
+        GpuMeter {
+            nvml,
+            gpus,
+            usage_deadline: DEFAULT_USAGE_DEADLINE,
+            usage_stuck: false,
+        }
+    }
+
+    /// Reads every GPU's utilisation and memory used once, in a helper thread that may take
+    /// at most the usage deadline (see the module docs).
+    pub fn sample_usage(&mut self) {
+        let Ok(nvml) = &self.nvml else { return };
+        if self.usage_stuck || self.gpus.is_empty() {
+            return;
+        }
+        let nvml = Arc::clone(nvml);
+        let uuids: Vec<Option<String>> = self.gpus.iter().map(|t| t.info.uuid.clone()).collect();
+        let read = super::sampler::within("rci-nvml-usage", self.usage_deadline, move || {
+            uuids
+                .iter()
+                .map(|u| u.as_deref().and_then(|u| read_usage(&nvml, u)))
+                .collect::<Vec<_>>()
+        });
+        match read {
+            Some(readings) => {
+                for (t, r) in self.gpus.iter_mut().zip(readings) {
+                    if let Some(r) = r {
+                        t.usage.add(r);
+                    }
+                }
+            }
+            None => self.usage_stuck = true,
+        }
     }
 
     /// Opens NVML like [`start`](Self::start) and reads the start energy of every GPU it
@@ -172,10 +276,16 @@ impl GpuMeter {
             Err(e) => Err(e.clone()),
         };
         match listed {
-            Ok(gpus) => Self::start_with(nvml, &gpus),
+            Ok(gpus) => {
+                let mut meter = Self::start_with(nvml, &gpus);
+                meter.usage_deadline = init_timeout;
+                meter
+            }
             Err(e) => GpuMeter {
                 nvml: Err(e),
                 gpus: Vec::new(),
+                usage_deadline: init_timeout,
+                usage_stuck: false,
             },
         }
     }
@@ -212,9 +322,11 @@ impl GpuMeter {
         nvml.total_energy_mj(&dev).map_err(|e| describe(&e))
     }
 
-    /// Takes the end readings, shuts NVML down and returns one entry per GPU.
-    pub fn finish(self) -> Vec<GpuEnergy> {
-        let GpuMeter { nvml, gpus } = self;
+    /// Takes the end readings (a last usage sample among them), shuts NVML down and returns
+    /// one entry per GPU.
+    pub fn finish(mut self) -> Vec<GpuEnergy> {
+        self.sample_usage();
+        let GpuMeter { nvml, gpus, .. } = self;
         gpus.into_iter()
             .map(|t| {
                 let end = match &nvml {
@@ -227,6 +339,7 @@ impl GpuMeter {
                     _ => energy_between(&t.start, &end),
                 };
                 GpuEnergy {
+                    usage: t.usage.usage(t.info.index),
                     index: t.info.index,
                     uuid: t.info.uuid,
                     model: t.info.model,
@@ -311,7 +424,22 @@ mod tests {
             millijoules: Some(mj),
             reset: false,
             unavailable: None,
+            usage: None,
         }
+    }
+
+    #[test]
+    fn usage_tally_means_maxima_and_mib() {
+        let mut t = UsageTally::default();
+        assert_eq!(t.usage(0), None);
+        t.add((10, 4, Some(3 << 20)));
+        t.add((90, 0, None));
+        t.add((50, 2, Some(1 << 30)));
+        let u = t.usage(3).unwrap();
+        assert_eq!((u.index, u.samples, u.sm_util_max_pct), (3, 3, 90));
+        assert_eq!(u.sm_util_mean_pct, 50.0);
+        assert_eq!(u.mem_util_mean_pct, 2.0);
+        assert_eq!(u.memory_used_max_mib, Some(1024));
     }
 
     #[test]

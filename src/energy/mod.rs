@@ -16,6 +16,7 @@
 //! allocation, not by activity, for nodes shared between jobs. GPU energy is always per
 //! allocated GPU and never scaled.
 
+pub mod collected;
 pub mod cost;
 pub mod gpu;
 pub mod rapl;
@@ -32,7 +33,7 @@ use std::time::Duration;
 
 use crate::energy::record::{
     rfc3339_utc, Attribution, AttributionMethod, ClaimedFacts, Cost, EnergyDomain, EnergyFlags,
-    EnergySource, GpuInfo, Record, SCHEMA_NAME, SCHEMA_VERSION,
+    EnergySource, GpuInfo, GpuUsage, Record, SCHEMA_NAME, SCHEMA_VERSION,
 };
 use gpu::{GpuEnergy, GpuMeter, NodeGpuEnergy};
 use rapl::{DomainEnergy, RaplMeter};
@@ -116,7 +117,7 @@ pub fn online_cpus(sysfs_root: &Path) -> Option<u32> {
 }
 
 /// Everything measured for a job on this node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Measurements {
     /// RAPL domains.
     pub cpu: Vec<DomainEnergy>,
@@ -143,6 +144,7 @@ impl Measurements {
                     millijoules: None,
                     reset: false,
                     unavailable: Some(reason.clone()),
+                    usage: None,
                 })
                 .collect();
         }
@@ -191,6 +193,7 @@ impl Sampling for NodeMeter {
 
     fn sample(&mut self) {
         self.rapl.sample_once();
+        self.gpus.sample_usage();
     }
 
     fn max_interval(&self) -> Option<Duration> {
@@ -348,8 +351,15 @@ pub fn build_record(
 
     let mut gpu_joules = 0.0;
     let mut gpu_infos = job.gpus;
+    let mut gpu_usage = Vec::new();
     for info in &mut gpu_infos {
         let measured = gpus.iter().find(|g| g.index == info.index);
+        if let Some(usage) = measured.and_then(|g| g.usage.clone()) {
+            gpu_usage.push(GpuUsage {
+                index: info.index,
+                ..usage
+            });
+        }
         if info.model.is_none() {
             info.model = measured.and_then(|g| g.model.clone());
         }
@@ -409,6 +419,7 @@ pub fn build_record(
         alloc_mem_mb: job.alloc_mem_mb,
         gpus: gpu_infos,
         energy,
+        gpu_usage,
         attribution: Attribution {
             method: cfg.attribution,
             share,
@@ -611,6 +622,7 @@ mod tests {
                 millijoules: Some(1_200_000_000), // 1.2 MJ
                 reset: false,
                 unavailable: None,
+                usage: None,
             },
             // GPU 1 has no measurement at all.
         ]

@@ -1,5 +1,9 @@
 //! The per-job energy record: one JSON object per line, `"schema": "rci.job-energy"`,
-//! `"schema_version": 1`. `schema/job-energy-record.schema.json` describes the same shape.
+//! `"schema_version": 2`. `schema/job-energy-record.schema.json` describes the same shape.
+//!
+//! Version 2 adds `gpu_usage` (NVML utilisation and memory used per GPU, sampled with RAPL);
+//! version 1 records (without it) are still read: the field defaults to empty, and a GPU
+//! without usage figures is never counted as idle.
 //!
 //! Units and conventions (version 1):
 //! - Times are RFC 3339 UTC strings of whole seconds, always `YYYY-MM-DDTHH:MM:SSZ` (fixed width,
@@ -27,7 +31,7 @@ use serde::{Deserialize, Serialize};
 /// The value of the `schema` field.
 pub const SCHEMA_NAME: &str = "rci.job-energy";
 /// The value of the `schema_version` field written by this code.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One job (or het-job component) on one node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +80,10 @@ pub struct Record {
     pub gpus: Vec<GpuInfo>,
     /// Measured energy, one entry per domain (CPU packages, DRAM, … and one per GPU).
     pub energy: Vec<EnergyDomain>,
+    /// How busy each GPU of `gpus` was (schema version 2; empty in version 1 records and for
+    /// GPUs NVML could not sample).
+    #[serde(default)]
+    pub gpu_usage: Vec<GpuUsage>,
     /// How the node-wide CPU energy was attributed to this job.
     pub attribution: Attribution,
     /// `alloc_cpus × elapsed_s / 3600`.
@@ -141,6 +149,24 @@ pub struct GpuInfo {
     pub uuid: Option<String>,
     /// Product name as NVML reports it, where known.
     pub model: Option<String>,
+}
+
+/// NVML's utilisation and memory figures of one GPU over the job, sampled at the RAPL interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuUsage {
+    /// Slurm's GRES index, as in `gpus[].index`.
+    pub index: u32,
+    /// How many samples were taken (at least one: the one at the job's end).
+    pub samples: u32,
+    /// Mean SM utilisation, percent (`nvmlDeviceGetUtilizationRates().gpu`).
+    pub sm_util_mean_pct: f64,
+    /// Highest SM utilisation sampled, percent.
+    pub sm_util_max_pct: u32,
+    /// Mean memory-bandwidth utilisation, percent (`nvmlDeviceGetUtilizationRates().memory`).
+    pub mem_util_mean_pct: f64,
+    /// Highest device memory in use sampled (`nvmlDeviceGetMemoryInfo().used`), MiB; `null`
+    /// when the library does not report it.
+    pub memory_used_max_mib: Option<u64>,
 }
 
 /// Where an energy figure comes from.
@@ -385,6 +411,14 @@ pub(crate) mod tests {
                     unavailable: Some("NVML: Not Supported".into()),
                 },
             ],
+            gpu_usage: vec![GpuUsage {
+                index: 0,
+                samples: 60,
+                sm_util_mean_pct: 71.5,
+                sm_util_max_pct: 100,
+                mem_util_mean_pct: 30.25,
+                memory_used_max_mib: Some(40_960),
+            }],
             attribution: Attribution {
                 method: AttributionMethod::Share,
                 share: 0.25,
@@ -551,6 +585,17 @@ pub(crate) mod tests {
         v.as_object_mut().unwrap().remove("kwh");
         let errors = validate(&schema, &schema, &v, "$");
         assert_eq!(errors.len(), 3, "{errors:#?}");
+    }
+
+    #[test]
+    fn version_1_records_without_gpu_usage_are_read() {
+        let mut v: Value = serde_json::to_value(example()).unwrap();
+        v["schema_version"] = 1.into();
+        v.as_object_mut().unwrap().remove("gpu_usage");
+        let back: Record = serde_json::from_value(v).unwrap();
+        assert_eq!(back.schema_version, 1);
+        assert!(back.gpu_usage.is_empty());
+        assert_eq!(back.kwh, example().kwh);
     }
 
     #[test]

@@ -36,6 +36,7 @@ type GetStringFn = unsafe extern "C" fn(RawDevice, *mut c_char, c_uint) -> Ret;
 type GetMinorFn = unsafe extern "C" fn(RawDevice, *mut c_uint) -> Ret;
 type GetEnergyFn = unsafe extern "C" fn(RawDevice, *mut c_ulonglong) -> Ret;
 type GetUtilizationFn = unsafe extern "C" fn(RawDevice, *mut Utilization) -> Ret;
+type GetMemoryInfoFn = unsafe extern "C" fn(RawDevice, *mut MemoryInfo) -> Ret;
 type SystemStringFn = unsafe extern "C" fn(*mut c_char, c_uint) -> Ret;
 type GetPciInfoFn = unsafe extern "C" fn(RawDevice, *mut PciInfo) -> Ret;
 type GetMigModeFn = unsafe extern "C" fn(RawDevice, *mut c_uint, *mut c_uint) -> Ret;
@@ -56,6 +57,18 @@ pub struct Utilization {
     pub gpu: c_uint,
     /// Percent of time device memory was read or written.
     pub memory: c_uint,
+}
+
+/// `nvmlMemory_t` (version 1, as `nvmlDeviceGetMemoryInfo` fills it): bytes.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryInfo {
+    /// Installed device memory.
+    pub total: c_ulonglong,
+    /// Unallocated device memory.
+    pub free: c_ulonglong,
+    /// Allocated device memory (by any process, and the driver's own reservation).
+    pub used: c_ulonglong,
 }
 
 /// `nvmlPciInfo_t` (as `nvmlDeviceGetPciInfo_v3` fills it).
@@ -159,6 +172,7 @@ struct Api {
     get_minor: GetMinorFn,
     get_energy: GetEnergyFn,
     get_utilization: Option<GetUtilizationFn>,
+    get_memory_info: Option<GetMemoryInfoFn>,
     // Only `rci doctor` asks for these; a library without them still measures energy.
     get_driver_version: Option<SystemStringFn>,
     get_pci_info: Option<GetPciInfoFn>,
@@ -251,6 +265,7 @@ impl Nvml {
             get_minor: required!(lib, c"nvmlDeviceGetMinorNumber", GetMinorFn),
             get_energy: required!(lib, c"nvmlDeviceGetTotalEnergyConsumption", GetEnergyFn),
             get_utilization: optional!(lib, c"nvmlDeviceGetUtilizationRates", GetUtilizationFn),
+            get_memory_info: optional!(lib, c"nvmlDeviceGetMemoryInfo", GetMemoryInfoFn),
             get_driver_version: optional!(lib, c"nvmlSystemGetDriverVersion", SystemStringFn),
             get_pci_info: optional!(lib, c"nvmlDeviceGetPciInfo_v3", GetPciInfoFn),
             get_mig_mode: optional!(lib, c"nvmlDeviceGetMigMode", GetMigModeFn),
@@ -430,6 +445,16 @@ impl Nvml {
         // SAFETY: NVML is initialised, `dev` came from it, `u` is a valid `nvmlUtilization_t`.
         check(CALL, unsafe { f(dev.raw, &mut u) })?;
         Ok(u)
+    }
+
+    /// `nvmlDeviceGetMemoryInfo`, where the library has it.
+    pub fn memory_info(&self, dev: &Device<'_>) -> Result<MemoryInfo, NvmlError> {
+        const CALL: &str = "nvmlDeviceGetMemoryInfo";
+        let f = self.api.get_memory_info.ok_or(function_not_found(CALL))?;
+        let mut m = MemoryInfo::default();
+        // SAFETY: NVML is initialised, `dev` came from it, `m` is a valid `nvmlMemory_t` (v1).
+        check(CALL, unsafe { f(dev.raw, &mut m) })?;
+        Ok(m)
     }
 }
 

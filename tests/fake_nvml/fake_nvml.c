@@ -13,6 +13,8 @@
  *   pci <index> <bus id>   (nvmlDeviceGetPciInfo_v3 of device <index>; default
  *                           00000000:<0x10 + minor>:00.0, the bus rci-cluster's fake /proc uses)
  *   mig <index> <cur> <pending>  (nvmlDeviceGetMigMode; default NOT_SUPPORTED)
+ *   util <index> <gpu%> <memory%> <used_mib>  (nvmlDeviceGetUtilizationRates and the memory
+ *                           used of nvmlDeviceGetMemoryInfo; default 42 % / 7 % / 1024 MiB)
  *
  * Device handles are (index + 1) cast to a pointer. Each test copies the library to its own
  * directory, so every test has its own instance (dlopen keys on the file) and its own state.
@@ -42,6 +44,8 @@ typedef struct {
 	char bus_id[32];
 	int mig_supported;
 	unsigned int mig_current, mig_pending;
+	unsigned int util_gpu, util_memory;
+	unsigned long long memory_used_mib;
 } fake_device;
 
 typedef struct {
@@ -63,6 +67,15 @@ typedef struct {
 	unsigned int memory;
 } fake_utilization;
 
+/* nvmlMemory_t (version 1): bytes. */
+typedef struct {
+	unsigned long long total;
+	unsigned long long free;
+	unsigned long long used;
+} fake_memory;
+
+#define FAKE_MEMORY_TOTAL_MIB 46068ULL
+
 static int initialised;
 static struct timespec init_time;
 
@@ -82,7 +95,8 @@ static int load_all(fake_device *devs, int *count, fake_settings *set)
 	fake_settings unused;
 	long *sleep_ms;
 	int *init_rc, i;
-	unsigned int cur, pending;
+	unsigned int cur, pending, util_gpu, util_memory;
+	unsigned long long used_mib;
 	char bus_id[32];
 
 	if (!set)
@@ -127,6 +141,14 @@ static int load_all(fake_device *devs, int *count, fake_settings *set)
 			}
 			continue;
 		}
+		if (sscanf(line, "util %d %u %u %llu", &i, &util_gpu, &util_memory, &used_mib) == 4) {
+			if (i >= 0 && i < *count) {
+				devs[i].util_gpu = util_gpu;
+				devs[i].util_memory = util_memory;
+				devs[i].memory_used_mib = used_mib;
+			}
+			continue;
+		}
 		if (*count < MAX_DEVICES &&
 		    sscanf(line, "device %95s %u %63s %n", d->uuid, &d->minor, energy, &name_at) == 3 &&
 		    name_at > 0) {
@@ -135,6 +157,9 @@ static int load_all(fake_device *devs, int *count, fake_settings *set)
 			snprintf(d->name, sizeof(d->name), "%s", line + name_at);
 			snprintf(d->bus_id, sizeof(d->bus_id), "00000000:%02x:00.0", 0x10 + d->minor);
 			d->mig_supported = 0;
+			d->util_gpu = 42;
+			d->util_memory = 7;
+			d->memory_used_mib = 1024;
 			(*count)++;
 		}
 	}
@@ -319,8 +344,23 @@ int nvmlDeviceGetUtilizationRates(void *handle, fake_utilization *utilization)
 		return rc;
 	if (!utilization)
 		return NVML_ERROR_INVALID_ARGUMENT;
-	utilization->gpu = 42;
-	utilization->memory = 7;
+	utilization->gpu = d.util_gpu;
+	utilization->memory = d.util_memory;
+	return NVML_SUCCESS;
+}
+
+int nvmlDeviceGetMemoryInfo(void *handle, fake_memory *memory)
+{
+	fake_device d;
+	int rc = device(handle, &d);
+
+	if (rc != NVML_SUCCESS)
+		return rc;
+	if (!memory)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	memory->total = FAKE_MEMORY_TOTAL_MIB << 20;
+	memory->used = d.memory_used_mib << 20;
+	memory->free = memory->total > memory->used ? memory->total - memory->used : 0;
 	return NVML_SUCCESS;
 }
 

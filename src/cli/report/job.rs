@@ -1,12 +1,12 @@
 //! `rci report --job`: one job's records, found and shown whole.
 
 use std::fmt::Write as _;
-use std::io::BufRead;
 use std::path::PathBuf;
 
 use serde_json::Value;
 
 use super::summary::*;
+use crate::energy::collected::{Item, RecordReader};
 
 /// One matching record for `--job`, with where it came from.
 #[derive(Debug)]
@@ -24,24 +24,21 @@ pub fn find_job(
     malformed: &mut u64,
 ) -> Result<Vec<FoundRecord>, String> {
     let mut found = Vec::new();
-    let mut buf = Vec::with_capacity(4096);
     for path in files {
         let show = path.display().to_string();
-        let mut reader = open_input(path).map_err(|e| format!("cannot open {show}: {e}"))?;
-        let mut line_no = 0u64;
-        loop {
-            buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut buf)
-                .map_err(|e| format!("cannot read {show}: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            line_no += 1;
-            let line = buf.trim_ascii();
-            if line.is_empty() {
+        let reader = open_input(path).map_err(|e| format!("cannot open {show}: {e}"))?;
+        let mut records = RecordReader::whole(reader);
+        while let Some(item) = records
+            .next_item()
+            .map_err(|e| format!("cannot read {show}: {e}"))?
+        {
+            let Item::Record {
+                json: line,
+                line: line_no,
+            } = item
+            else {
                 continue;
-            }
+            };
             match serde_json::from_slice::<JobLine>(line) {
                 Ok(ids) if selector.matches(&ids) => {
                     if let Ok(record) = serde_json::from_slice::<Value>(line) {
@@ -109,11 +106,16 @@ pub fn render_record(record: &Value) -> String {
 
 pub(crate) const USAGE: &str = "\
 usage: rci report [FILE|DIR|-]... --by user|account|partition|month|node
-                  [--since DATE] [--until DATE] [--format table|csv|json]
+                  [--since DATE] [--until DATE] [--format table|csv|json|html]
+       rci report --idle-gpus [--below PCT] [FILE|DIR|-]... [--format table|json]
        rci report --job ID[_TASK|+OFFSET] [FILE|DIR|-]... [--format table|json]
 
-Sums the per-job energy records (JSON Lines) of the given files, of the *.jsonl
-files in the given directories, or of the default spool directory.
+Sums the per-job energy records of the given files (spool files, files a syslog
+daemon wrote, journalctl -o json/export output), of the *.jsonl files in the
+given directories, or of the default spool directory; other lines are skipped.
+--format html writes one self-contained page with charts.
+--idle-gpus lists records whose GPUs had a mean SM utilisation below PCT
+(default 5) and their GPU-hours (schema version 2 records only).
 --since/--until select records whose end time is in [since, until);
 DATE is YYYY-MM-DD, YYYY-MM or YYYY-MM-DDTHH:MM:SS[Z] (UTC).
 ";

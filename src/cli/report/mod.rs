@@ -2,11 +2,14 @@
 //!
 //! ```text
 //! rci report [FILE|DIR|-]... --by user|account|partition|month|node
-//!            [--since DATE] [--until DATE] [--format table|csv|json]
+//!            [--since DATE] [--until DATE] [--format table|csv|json|html]
+//! rci report --idle-gpus [--below PCT] [FILE|DIR|-]... [--since DATE] [--until DATE]
+//!            [--format table|json]
 //! rci report --job ID [FILE|DIR|-]... [--format table|json]
 //! ```
-//! Inputs are JSON Lines files (directories are scanned for `*.jsonl`, `-` is stdin; with no
-//! input, the default spool directory). Lines are streamed: one reused buffer, and only the
+//! Inputs are spool files, files a central syslog daemon wrote and journald exports
+//! ([`crate::energy::collected`]; directories are scanned for `*.jsonl`, `-` is stdin; with no
+//! input, the default spool directory); lines that are not records are skipped. Lines are streamed: one reused buffer, and only the
 //! fields a summary needs are parsed, borrowing strings from the buffer. Memory grows only with
 //! the number of groups and of distinct jobs (8-12 bytes per job, to count a job that ran on
 //! several nodes, and so has several records, once).
@@ -27,8 +30,11 @@ use serde_json::Value;
 use crate::energy::record::parse_utc;
 use crate::energy::DEFAULT_SPOOL_DIR;
 
+mod html;
 mod job;
 pub mod summary;
+
+pub use html::*;
 
 pub use job::*;
 pub use summary::*;
@@ -162,6 +168,16 @@ pub fn render(summary: &Summary, by: GroupBy, format: Format) -> String {
                 );
             }
         }
+        Format::Html => {
+            out = render_html(
+                summary,
+                &Details::default(),
+                by,
+                None,
+                None,
+                DEFAULT_IDLE_BELOW_PCT,
+            );
+        }
         Format::Json => {
             let doc = serde_json::json!({
                 "by": by.name(),
@@ -187,6 +203,10 @@ struct Options {
     help: bool,
     /// Read the summaries `rci sync` wrote into slurmdbd instead of records.
     from_sacct: bool,
+    /// List records whose GPUs were held but idle.
+    idle_gpus: bool,
+    /// Mean SM utilisation below which a GPU counts as idle, percent.
+    below: f64,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -199,6 +219,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         format: Format::Table,
         help: false,
         from_sacct: false,
+        idle_gpus: false,
+        below: DEFAULT_IDLE_BELOW_PCT,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -218,6 +240,15 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         match name {
             "-h" | "--help" => o.help = true,
             "--from-sacct" => o.from_sacct = true,
+            "--idle-gpus" => o.idle_gpus = true,
+            "--below" => {
+                let v = value("--below")?;
+                o.below = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|b| b.is_finite() && *b >= 0.0)
+                    .ok_or_else(|| format!("bad --below percentage {v:?}"))?;
+            }
             "--by" => {
                 let v = value("--by")?;
                 o.by = Some(GroupBy::parse(&v).ok_or_else(|| format!("unknown --by {v:?}"))?);
@@ -240,6 +271,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                     "table" => Format::Table,
                     "csv" => Format::Csv,
                     "json" => Format::Json,
+                    "html" => Format::Html,
                     _ => return Err(format!("unknown --format {v:?}")),
                 };
             }
@@ -248,7 +280,14 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             s => o.inputs.push(PathBuf::from(s)),
         }
     }
-    if !o.help {
+    if o.idle_gpus {
+        if o.by.is_some() || o.job.is_some() {
+            return Err("--idle-gpus excludes --by and --job".into());
+        }
+        if matches!(o.format, Format::Csv | Format::Html) {
+            return Err("--idle-gpus prints a table or json".into());
+        }
+    } else if !o.help {
         match (o.by, o.job) {
             (None, None) => return Err("give --by KEY or --job ID".into()),
             (Some(_), Some(_)) => return Err("--by and --job exclude each other".into()),
@@ -297,6 +336,19 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             return 1;
         }
     };
+    if o.idle_gpus {
+        return match details(&files, GroupBy::User, o.since, o.until, o.below) {
+            Ok(d) => {
+                let text = render_idle(&d, o.below, o.format == Format::Json);
+                let _ = out.write_all(text.as_bytes());
+                0
+            }
+            Err(e) => {
+                let _ = writeln!(err, "rci report: {e}");
+                1
+            }
+        };
+    }
     if let Some(selector) = o.job {
         let mut malformed = 0;
         let found = match find_job(&files, selector, &mut malformed) {
@@ -318,7 +370,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 s.push('\n');
                 s
             }
-            Format::Table | Format::Csv => {
+            Format::Table | Format::Csv | Format::Html => {
                 let mut s = String::new();
                 for (i, f) in found.iter().enumerate() {
                     if i > 0 {
@@ -337,7 +389,18 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     match summarize(&files, by, o.since, o.until) {
         Ok(summary) => {
             report_malformed(summary.malformed, &summary.malformed_examples, err);
-            let _ = out.write_all(render(&summary, by, o.format).as_bytes());
+            let text = if o.format == Format::Html {
+                match details(&files, by, o.since, o.until, o.below) {
+                    Ok(d) => render_html(&summary, &d, by, o.since, o.until, o.below),
+                    Err(e) => {
+                        let _ = writeln!(err, "rci report: {e}");
+                        return 1;
+                    }
+                }
+            } else {
+                render(&summary, by, o.format)
+            };
+            let _ = out.write_all(text.as_bytes());
             0
         }
         Err(e) => {
@@ -475,10 +538,12 @@ mod tests {
         assert_eq!(files.len(), 2);
         let s = summarize(&files, GroupBy::User, None, None).unwrap();
         assert_eq!(s.lines, 6);
-        assert_eq!(s.malformed, 2);
-        assert_eq!(s.malformed_examples.len(), 2);
+        // "not json" is another program's line (as in a syslog file): skipped, not malformed.
+        assert_eq!((s.malformed, s.other_lines), (1, 1));
+        assert_eq!(s.malformed_examples.len(), 1);
         assert!(
-            s.malformed_examples[0].ends_with(":4: expected ident at line 1 column 2"),
+            s.malformed_examples[0].ends_with(":6: not an rci.job-energy record")
+                || s.malformed_examples[0].contains(":6: missing field"),
             "{:?}",
             s.malformed_examples
         );
@@ -584,7 +649,7 @@ mod tests {
         let json: Value = serde_json::from_str(&render(&s, GroupBy::User, Format::Json)).unwrap();
         assert_eq!(json["groups"][1]["user"], "bob");
         assert_eq!(json["total"]["kwh"], 15.0);
-        assert_eq!(json["malformed_lines"], 2);
+        assert_eq!(json["malformed_lines"], 1);
     }
 
     fn run_args(args: &[&str]) -> (i32, String, String) {
@@ -605,7 +670,7 @@ mod tests {
         let (rc, out, err) = run_args(&[d, "--by", "user", "--format=csv"]);
         assert_eq!(rc, 0, "{err}");
         assert!(out.contains("bob,1,1,"));
-        assert!(err.contains("skipped 2 malformed line(s)"), "{err}");
+        assert!(err.contains("skipped 1 malformed line(s)"), "{err}");
     }
 
     #[test]

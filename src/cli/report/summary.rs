@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::energy::collected::{Item, RecordReader};
 use crate::energy::record::{parse_utc, SCHEMA_NAME};
 
 /// What to group totals by.
@@ -57,6 +58,8 @@ pub enum Format {
     Csv,
     /// One JSON document.
     Json,
+    /// One self-contained HTML page with charts (see [`super::html`]).
+    Html,
 }
 
 /// Sums over a group of records.
@@ -184,6 +187,8 @@ pub struct Summary {
     pub lines: u64,
     /// Lines skipped as malformed.
     pub malformed: u64,
+    /// Lines (or journal entries) that are not records: other programs' syslog lines.
+    pub other_lines: u64,
     /// `source:line: error` of the first few malformed lines.
     pub malformed_examples: Vec<String>,
 }
@@ -263,25 +268,22 @@ impl Summary {
     /// Reads records from `reader` (named `source` in messages) into the summary.
     pub fn read<R: BufRead>(
         &mut self,
-        mut reader: R,
+        reader: R,
         source: &str,
         by: GroupBy,
         since: Option<i64>,
         until: Option<i64>,
     ) -> io::Result<()> {
-        let mut buf = Vec::with_capacity(4096);
-        let mut line_no = 0u64;
-        loop {
-            buf.clear();
-            if reader.read_until(b'\n', &mut buf)? == 0 {
-                return Ok(());
-            }
-            line_no += 1;
-            let line = buf.trim_ascii();
-            if line.is_empty() {
-                continue;
-            }
+        let mut records = RecordReader::whole(reader);
+        while let Some(item) = records.next_item()? {
             self.lines += 1;
+            let (line, line_no) = match item {
+                Item::Record { json, line } => (json, line),
+                Item::Other { .. } | Item::Unterminated { .. } => {
+                    self.other_lines += 1;
+                    continue;
+                }
+            };
             let rec: SummaryLine<'_> = match serde_json::from_slice(line) {
                 Ok(r) => r,
                 Err(e) => {
@@ -304,6 +306,7 @@ impl Summary {
             }
             self.add_record(by, &rec);
         }
+        Ok(())
     }
 }
 
