@@ -198,8 +198,14 @@ fn main() {
     println!("peak RSS of this process so far: {}", peak_rss());
     // The HTML page and the idle-GPU list read the records a second time, for their charts.
     let t = Instant::now();
-    let d = details(std::slice::from_ref(&file), GroupBy::Account, None, None, 5.0)
-        .expect("details");
+    let d = details(
+        std::slice::from_ref(&file),
+        GroupBy::Account,
+        None,
+        None,
+        5.0,
+    )
+    .expect("details");
     let page = render_html(&summary, &d, GroupBy::Account, None, None, 5.0);
     println!(
         "rci report --format html (second pass): {:.2} s, {} idle records, {} page bytes",

@@ -24,7 +24,10 @@ use rci::tres::gpu_request;
 
 /// The targets, by name: the fuzz target, its seed directory and its regression directory
 /// share this name.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A check: raw input bytes in, a panic when a property fails.
+pub type Check = fn(&[u8]);
+
+pub const TARGETS: &[(&str, Check)] = &[
     ("tres_parse", tres_parse),
     ("rci_conf", rci_conf),
     ("gres_conf", gres_conf),
