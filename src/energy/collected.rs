@@ -257,7 +257,15 @@ impl<R: BufRead> RecordReader<R> {
                     // Binary field: 64-bit little-endian length, the data, a newline.
                     let name = line.to_vec();
                     let mut len = [0u8; 8];
-                    self.reader.read_exact(&mut len)?;
+                    let mut got = 0;
+                    while got < len.len() {
+                        match self.reader.read(&mut len[got..]) {
+                            Ok(0) => return Ok(Item::Unterminated { line: first_line }),
+                            Ok(n) => got += n,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
                     let len = u64::from_le_bytes(len);
                     let mut data = Vec::new();
                     (&mut self.reader)
@@ -388,6 +396,19 @@ mod tests {
         let mut r = RecordReader::new(&all[..]);
         while r.next_item().unwrap().is_some() {}
         assert_eq!(r.offset(), all.len() as u64);
+    }
+
+    #[test]
+    fn an_export_cut_inside_a_binary_length_is_unterminated_not_an_error() {
+        // Fuzz-found: `journalctl -o export` output cut after a binary field's name (a file
+        // copied while written) made the whole report fail with an I/O error.
+        let input = b"_X=1\nMESSAGE\n\x05\x00";
+        for mut r in [
+            RecordReader::new(&input[..]),
+            RecordReader::whole(&input[..]),
+        ] {
+            assert_eq!(r.next_item().unwrap(), Some(Item::Unterminated { line: 1 }));
+        }
     }
 
     #[test]
