@@ -132,10 +132,14 @@ impl Parser {
         }
         let mut cfg = self.cfg;
         let mut rules = self.config_rules;
-        if cfg.kinds.default_rules {
-            rules.extend(builtin_rules());
+        if rules.is_empty() && cfg.kinds.default_rules {
+            cfg.kinds.set_builtin_rules();
+        } else {
+            if cfg.kinds.default_rules {
+                rules.extend_from_slice(builtin_rules());
+            }
+            cfg.kinds.set_rules(rules);
         }
-        cfg.kinds.set_rules(rules);
         if cfg.routing.default_partition.is_some() {
             cfg.routing.default_partition_source = DefaultPartitionSource::Config;
         }
@@ -545,12 +549,16 @@ pub(super) fn parse_list(value: &str) -> Vec<String> {
 
 pub(super) fn unknown_key(key: &str, known: &[&str]) -> String {
     let lower = key.to_ascii_lowercase();
+    let limit = 2.max(key.len() / 4);
+    // The distance is at least the difference in length: such keys need not be compared
+    // (a long garbage key would otherwise cost its length times every known key's).
     let best = known
         .iter()
+        .filter(|k| k.len().abs_diff(key.len()) <= limit)
         .map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), *k))
         .min_by_key(|(d, _)| *d);
     match best {
-        Some((d, k)) if d <= 2.max(key.len() / 4) => {
+        Some((d, k)) if d <= limit => {
             format!("unknown key '{key}' (did you mean {k}?)")
         }
         _ => format!("unknown key '{key}'"),
@@ -561,8 +569,9 @@ pub(super) fn unknown_key(key: &str, known: &[&str]) -> String {
 pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     let b = b.as_bytes();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur: Vec<usize> = Vec::with_capacity(b.len() + 1);
     for (i, ca) in a.bytes().enumerate() {
-        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.clear();
         cur.push(i + 1);
         for (j, &cb) in b.iter().enumerate() {
             let substitute = prev.get(j).copied().unwrap_or(usize::MAX) + usize::from(ca != cb);
@@ -574,7 +583,7 @@ pub(super) fn edit_distance(a: &str, b: &str) -> usize {
             let insert = cur.last().copied().unwrap_or(usize::MAX).saturating_add(1);
             cur.push(substitute.min(delete).min(insert));
         }
-        prev = cur;
+        std::mem::swap(&mut prev, &mut cur);
     }
     prev.last().copied().unwrap_or(0)
 }

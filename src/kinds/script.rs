@@ -1,7 +1,7 @@
 //! Finding a rule's words in a batch script: one linear pass for all patterns, no allocation
 //! (this runs under slurmctld's locks on scripts of several MB).
 
-use aho_corasick::{AhoCorasick, Input, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 use memchr::memmem::Finder;
 
 use super::shell::CommentTracker;
@@ -283,6 +283,7 @@ impl ScriptScan {
             }
             AhoCorasick::builder()
                 .match_kind(kind)
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
                 .build(&literals)
                 .ok()
         };
