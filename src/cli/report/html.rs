@@ -138,6 +138,11 @@ pub struct Details {
     facility_kwh: f64,
 }
 
+/// `+` for `fold(0.0, add)`: `Iterator::sum` of no floats is -0.0, printed "-0.00".
+fn add(a: f64, b: f64) -> f64 {
+    a + b
+}
+
 fn key_of<'a>(by: GroupBy, r: &'a DetailLine<'_>) -> &'a str {
     let k: &str = match by {
         GroupBy::User => &r.user,
@@ -209,7 +214,7 @@ impl Details {
                 end: r.end.to_string(),
                 gpus: r.gpus.len(),
                 idle_gpus: idle.len(),
-                idle_sm_mean_pct: idle.iter().map(|u| u.sm_util_mean_pct).sum::<f64>()
+                idle_sm_mean_pct: idle.iter().map(|u| u.sm_util_mean_pct).fold(0.0, add)
                     / idle.len() as f64,
                 idle_memory_max_mib: idle.iter().filter_map(|u| u.memory_used_max_mib).max(),
                 idle_gpu_hours: hours,
@@ -305,7 +310,7 @@ pub fn render_idle(d: &Details, below: f64, json: bool) -> String {
                 })
             })
             .collect();
-        let total: f64 = d.idle.iter().map(|i| i.idle_gpu_hours).sum();
+        let total = d.idle.iter().map(|i| i.idle_gpu_hours).fold(0.0, add);
         let doc = serde_json::json!({
             "below_pct": below,
             "records": rows,
@@ -362,7 +367,7 @@ pub fn render_idle(d: &Details, below: f64, json: bool) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    let total: f64 = d.idle.iter().map(|i| i.idle_gpu_hours).sum();
+    let total = d.idle.iter().map(|i| i.idle_gpu_hours).fold(0.0, add);
     let _ = writeln!(
         out,
         "{} record(s) with GPUs below {below} % mean SM utilisation, {total:.2} idle GPU-hours",
@@ -399,7 +404,7 @@ fn stacked_bars(title: &str, unit: &str, cats: &[String], series: &[(String, Vec
             series
                 .iter()
                 .map(|s| s.1.get(i).copied().unwrap_or(0.0))
-                .sum()
+                .fold(0.0, add)
         })
         .collect();
     let max = totals.iter().copied().fold(0.0, f64::max);
@@ -580,7 +585,7 @@ pub fn render_html(
                 .values()
                 .filter_map(|m| m.get(k))
                 .map(|t| t.kwh)
-                .sum();
+                .fold(0.0, add);
             (k.clone(), w)
         })
         .collect();
@@ -614,7 +619,7 @@ pub fn render_html(
                         .iter()
                         .filter(|(k, _)| !named.contains(k))
                         .map(|(_, t)| pick(t))
-                        .sum()
+                        .fold(0.0, add)
                 })
                 .collect();
             out.push(("other".to_owned(), v));
