@@ -113,7 +113,7 @@ usage: rci report [FILE|DIR|-]... --by user|account|partition|month|node
 Sums the per-job energy records of the given files (spool files, files a syslog
 daemon wrote, journalctl -o json/export output), of the *.jsonl files in the
 given directories, or of the default spool directory; other lines are skipped.
---format html writes one self-contained page with charts.
+--format html writes one self-contained page with charts (--by defaults to account).
 --idle-gpus lists records whose GPUs had a mean SM utilisation below PCT
 (default 5) and their GPU-hours (schema version 2 records only).
 --since/--until select records whose end time is in [since, until);

@@ -289,6 +289,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         }
     } else if !o.help {
         match (o.by, o.job) {
+            // The page's charts are stacked by account unless --by says otherwise.
+            (None, None) if o.format == Format::Html => o.by = Some(GroupBy::Account),
             (None, None) => return Err("give --by KEY or --job ID".into()),
             (Some(_), Some(_)) => return Err("--by and --job exclude each other".into()),
             _ => {}
@@ -671,6 +673,21 @@ mod tests {
         assert_eq!(rc, 0, "{err}");
         assert!(out.contains("bob,1,1,"));
         assert!(err.contains("skipped 1 malformed line(s)"), "{err}");
+    }
+
+    #[test]
+    fn cli_html_without_by_groups_by_account_and_no_idle_gpus_is_zero_not_minus_zero() {
+        let (_tmp, dir) = fixture();
+        let d = dir.to_str().unwrap();
+        let (rc, out, err) = run_args(&[d, "--format", "html"]);
+        assert_eq!(rc, 0, "{err}");
+        assert!(out.starts_with("<!DOCTYPE html>"), "{out:.80}");
+        assert_eq!(out, run_args(&[d, "--format", "html", "--by", "account"]).1);
+        // The fixture's records are schema v1: nothing is known to be idle.
+        let (rc, out, _) = run_args(&[d, "--idle-gpus"]);
+        assert_eq!(rc, 0);
+        assert!(out.contains(" 0.00 idle GPU-hours"), "{out}");
+        assert!(!out.contains("-0.00"), "{out}");
     }
 
     #[test]
