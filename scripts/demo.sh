@@ -138,6 +138,11 @@ start_fake_meters() {
         for m in 0 1 2 3; do
             out+="device GPU-00000000-1111-4000-8000-0000000000$(printf %02d "$m") $m $1 NVIDIA L40"$'\n'
         done
+        # GPU 0 busy, the others held but idle: `rci report --idle-gpus` has something to show.
+        out+="util 0 85 40 20000"$'\n'
+        for m in 1 2 3; do
+            out+="util $m 0 0 300"$'\n'
+        done
         printf '%s' "$out" >"$state.tmp" && mv -f "$state.tmp" "$state"
     }
     write_nvml_state 0
@@ -213,6 +218,14 @@ if [[ $plugins == rci ]]; then
             step "rci report --job: the GPU job's record, readable" "$RCI" report "$DIR/accounting" --job "$MEASURED_GPU_JOB"
         step "rci report: per user" "$RCI" report "$DIR/accounting" --by user
         step "rci report: per partition, CSV" "$RCI" report "$DIR/accounting" --by partition --format csv
+        step "rci report --idle-gpus: GPUs held but idle (fake GPU 0 reports 85 %, the others 0 %)" \
+            "$RCI" report "$DIR/accounting" --idle-gpus
+        # Outside $DIR, which goes away with the cluster.
+        html="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/demo-report.html"
+        bold "rci report --format html: one self-contained page with charts"
+        if "$RCI" report "$DIR/accounting" --format html >"$html"; then
+            echo "  $html ($(wc -c <"$html") bytes): open it in a browser, or print it to PDF"
+        fi
         step "rci sync: the summaries into slurmdbd (AdminComment)" \
             "$RCI" sync --state "$DIR/work/sync.state" "$DIR/accounting"
         [[ -z $MEASURED_GPU_JOB ]] || {
