@@ -396,6 +396,53 @@ const PALETTE: [&str; 10] = [
     "#9c755f", "#bab0ac",
 ];
 
+/// A value axis whose grid lines fall on round numbers (1, 2, 2.5 or 5 times a power of ten),
+/// as a reader expects: 0, 10, 20, 30, 40, 50 rather than quarters of the largest bar.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Axis {
+    step: f64,
+    /// Grid lines above zero; the last one is at or above the largest value.
+    steps: u32,
+    /// Decimals that show every label exactly.
+    decimals: usize,
+}
+
+impl Axis {
+    /// At most five steps from 0 to at least `max` (1 when there is nothing to show).
+    fn up_to(max: f64) -> Axis {
+        let max = if max.is_finite() && max > 0.0 {
+            max
+        } else {
+            1.0
+        };
+        let raw = max / 5.0;
+        let exp = raw.log10().floor();
+        let magnitude = 10f64.powf(exp);
+        // The second figure: decimals a step of this multiple needs beyond the power of ten.
+        let (mult, extra) = [(1.0, 0.0), (2.0, 0.0), (2.5, 1.0), (5.0, 0.0), (10.0, -1.0)]
+            .into_iter()
+            .find(|&(m, _)| m * magnitude >= raw * (1.0 - 1e-9))
+            .unwrap_or((10.0, -1.0));
+        let step = mult * magnitude;
+        // Float division of an exact multiple may land just above it: 1e-9 keeps 40/10 at 4.
+        let steps = ((max / step) * (1.0 - 1e-9)).ceil().clamp(1.0, 10.0) as u32;
+        let decimals = (extra - exp).max(0.0) as usize;
+        Axis {
+            step,
+            steps,
+            decimals,
+        }
+    }
+
+    fn top(&self) -> f64 {
+        self.step * f64::from(self.steps)
+    }
+
+    fn label(&self, k: u32) -> String {
+        format!("{:.*}", self.decimals, self.step * f64::from(k))
+    }
+}
+
 /// A stacked vertical bar chart: one bar per category, one segment per series.
 fn stacked_bars(title: &str, unit: &str, cats: &[String], series: &[(String, Vec<f64>)]) -> String {
     let (w, h, left, bottom, top) = (720.0, 300.0, 70.0, 40.0, 20.0);
@@ -407,8 +454,8 @@ fn stacked_bars(title: &str, unit: &str, cats: &[String], series: &[(String, Vec
                 .fold(0.0, add)
         })
         .collect();
-    let max = totals.iter().copied().fold(0.0, f64::max);
-    let max = if max > 0.0 { max } else { 1.0 };
+    let axis = Axis::up_to(totals.iter().copied().fold(0.0, f64::max));
+    let max = axis.top();
     let plot_h = h - bottom - top;
     let slot = (w - left - 10.0) / cats.len().max(1) as f64;
     let bar = (slot * 0.7).min(60.0);
@@ -417,16 +464,15 @@ fn stacked_bars(title: &str, unit: &str, cats: &[String], series: &[(String, Vec
         esc(title),
         esc(title)
     );
-    for k in 0..=4 {
-        let v = max * f64::from(k) / 4.0;
-        let y = top + plot_h - plot_h * f64::from(k) / 4.0;
+    for k in 0..=axis.steps {
+        let y = top + plot_h - plot_h * f64::from(k) / f64::from(axis.steps);
         let _ = write!(
             s,
             "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" class=\"grid\"/><text x=\"{}\" y=\"{:.1}\" class=\"tick\" text-anchor=\"end\">{}</text>",
             w - 10.0,
             left - 6.0,
             y + 4.0,
-            short(v)
+            axis.label(k)
         );
     }
     for (i, cat) in cats.iter().enumerate() {
@@ -754,4 +800,50 @@ pub fn render_html(
     );
     h.push_str("</body></html>\n");
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Axis;
+
+    fn labels(max: f64) -> Vec<String> {
+        let a = Axis::up_to(max);
+        (0..=a.steps).map(|k| a.label(k)).collect()
+    }
+
+    #[test]
+    fn axis_grid_lines_fall_on_round_numbers_above_the_largest_value() {
+        assert_eq!(labels(44.25), ["0", "10", "20", "30", "40", "50"]);
+        assert_eq!(labels(40.0), ["0", "10", "20", "30", "40"]);
+        assert_eq!(labels(23.01), ["0", "5", "10", "15", "20", "25"]);
+        assert_eq!(labels(9.0), ["0", "2", "4", "6", "8", "10"]);
+        assert_eq!(labels(11.0), ["0.0", "2.5", "5.0", "7.5", "10.0", "12.5"]);
+        assert_eq!(labels(0.8), ["0.0", "0.2", "0.4", "0.6", "0.8"]);
+        assert_eq!(labels(0.013), ["0.000", "0.005", "0.010", "0.015"]);
+        assert_eq!(labels(1234.0), ["0", "250", "500", "750", "1000", "1250"]);
+        assert_eq!(
+            labels(4.8e6),
+            ["0", "1000000", "2000000", "3000000", "4000000", "5000000"]
+        );
+        assert_eq!(labels(0.0), ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
+        assert_eq!(labels(f64::NAN), labels(0.0));
+    }
+
+    #[test]
+    fn axis_covers_every_value_in_at_most_five_steps() {
+        let mut v = 1e-6;
+        while v < 1e12 {
+            let a = Axis::up_to(v);
+            assert!(a.top() >= v * (1.0 - 1e-9), "{v}: {a:?}");
+            assert!((2..=5).contains(&a.steps), "{v}: {a:?}");
+            assert!(a.top() <= v * 1.41, "{v}: {a:?} wastes the chart");
+            let last = a.label(a.steps);
+            let shown = last.parse::<f64>().unwrap();
+            assert!(
+                (shown - a.top()).abs() <= a.top() * 1e-9,
+                "{v}: {a:?} label {last}"
+            );
+            v *= 1.37;
+        }
+    }
 }
