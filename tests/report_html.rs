@@ -178,6 +178,36 @@ fn html_report_renders_in_headless_chromium_with_the_json_figures() {
         fs::copy(&png, keep).unwrap();
     }
 
+    // Printed to PDF (what an accountant attaches to a monthly mail): a PDF of a few pages,
+    // not one page per chart (figures are kept whole by `break-inside: avoid`), no console
+    // messages.
+    let pdf = dir.join("report.pdf");
+    let mut print = Command::new(browser);
+    base(&mut print);
+    print
+        .arg("--no-pdf-header-footer")
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(format!("file://{}", page.display()));
+    let out = print.output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "chromium --print-to-pdf failed: {log}"
+    );
+    let bytes = fs::read(&pdf).unwrap_or_else(|e| panic!("no PDF ({e}): {log}"));
+    assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
+    let text = String::from_utf8_lossy(&bytes);
+    let pages = text.matches("/Type /Page").count() - text.matches("/Type /Pages").count();
+    assert!((2..=5).contains(&pages), "{pages} PDF pages");
+    let console: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Refused to"))
+        .collect();
+    assert!(
+        console.is_empty(),
+        "console messages printing: {console:#?}"
+    );
+
     // The page as the browser parsed it: every table cell equals the JSON output's figure.
     let mut dump = Command::new(browser);
     base(&mut dump);
