@@ -119,6 +119,14 @@ fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
     Some(&tag[at..at + len])
 }
 
+/// Console messages in chromium's log (a CSP violation, a failed load, a script error are
+/// logged as CONSOLE or "Refused to").
+fn console_messages(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Refused to"))
+        .collect()
+}
+
 #[test]
 fn html_report_renders_in_headless_chromium_with_the_json_figures() {
     let Some(browser) = chromium() else {
@@ -168,11 +176,7 @@ fn html_report_renders_in_headless_chromium_with_the_json_figures() {
     let meta = fs::metadata(&png).unwrap_or_else(|e| panic!("no PNG ({e}): {log}"));
     assert!(meta.len() > 10_000, "PNG of {} bytes", meta.len());
     assert_eq!(&fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
-    // Console messages (a CSP violation, a failed load, a script error) are logged as CONSOLE.
-    let console: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("CONSOLE") || l.contains("Refused to"))
-        .collect();
+    let console = console_messages(&log);
     assert!(console.is_empty(), "console messages: {console:#?}");
     if let Ok(keep) = std::env::var("RCI_HTML_EXAMPLE_PNG") {
         fs::copy(&png, keep).unwrap();
@@ -199,10 +203,7 @@ fn html_report_renders_in_headless_chromium_with_the_json_figures() {
     let text = String::from_utf8_lossy(&bytes);
     let pages = text.matches("/Type /Page").count() - text.matches("/Type /Pages").count();
     assert!((2..=5).contains(&pages), "{pages} PDF pages");
-    let console: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("CONSOLE") || l.contains("Refused to"))
-        .collect();
+    let console = console_messages(&log);
     assert!(
         console.is_empty(),
         "console messages printing: {console:#?}"
